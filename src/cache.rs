@@ -1,0 +1,1 @@
+//! TODO: implemented by the owner of this module.

@@ -1,0 +1,6 @@
+//! `cache clean`.
+use crate::cli::CacheCommand;
+
+pub fn run(_cmd: CacheCommand) -> anyhow::Result<i32> {
+    anyhow::bail!("not implemented yet")
+}

@@ -1,0 +1,32 @@
+//! Fetchers: turn what the user named into a [`Source`], a [`Target`] plus a way to open each layer.
+//! After fetch, a registry image, an OCI layout, a docker-archive, a Lambda zip and a directory are
+//! indistinguishable to the rest of the pipeline.
+
+use crate::model::{ArtifactType, Target};
+use std::io::Read;
+use std::path::PathBuf;
+
+pub mod archive;
+pub mod dir;
+pub mod lambda_zip;
+pub mod layout;
+pub mod registry;
+
+/// The raw content of one layer, as stored.
+pub enum LayerBlob {
+    /// A layer blob exactly as stored (plain tar, gzip or zstd: the unpacker detects which by magic
+    /// bytes and verifies `LayerRef::digest` and `LayerRef::diff_id` while it streams).
+    Tar(Box<dyn Read + Send>),
+    /// A Lambda layer or function zip on disk (read in place, never unpacked).
+    Zip(PathBuf),
+    /// A directory on disk (walked in place).
+    Dir(PathBuf),
+}
+
+/// A fetched artifact.
+pub trait Source: Send + Sync {
+    fn target(&self) -> &Target;
+    fn artifact_type(&self) -> ArtifactType;
+    /// Open layer `index` of `target().layers`.
+    fn open_layer(&self, index: usize) -> anyhow::Result<LayerBlob>;
+}
