@@ -16,6 +16,9 @@ pub struct Advisory {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub related: Vec<String>,
+    /// OSV 1.7 `upstream`: the upstream ids this (downstream, e.g. `DEBIAN-CVE-…`) record tracks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<String>,
     #[serde(default)]
     pub summary: Option<String>,
     #[serde(default)]
