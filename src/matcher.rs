@@ -11,7 +11,8 @@
 //!   `PYSEC-` id, else the lowest id. GHSA is preferred over PYSEC because GHSA ids are the ones
 //!   GitHub code scanning and most advisories link to.
 //! - A record whose `upstream` lists several ids (a DSA covering many CVEs) does not merge those
-//!   CVEs into one group: it stays its own finding.
+//!   CVEs into one group. When each of its ids is already a finding for the package, its id is
+//!   added to those findings' aliases; otherwise it stays a finding of its own.
 //! - Severity prefers a CVSS v3.x vector over a v4 vector (v3 scores are what most tools show),
 //!   then `database_specific.severity`, then Ubuntu's priority, then another record of the group.
 //! - A range whose event version can't be parsed is skipped with a warning; other ranges of the
@@ -355,9 +356,60 @@ impl<'a> Matcher<'a> {
                 });
             }
         }
+        let groups = group_hits(&hits);
+        let keysets: Vec<BTreeSet<String>> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|&i| hits.get(i))
+                    .flat_map(|h| group_keys(&h.adv))
+                    .collect()
+            })
+            .collect();
+        // A record that tracks several upstream ids (a DSA fixing many CVEs) whose every id is
+        // already a finding adds nothing but its id: fold it into those findings' aliases.
+        let mut folded: Vec<Vec<String>> = vec![Vec::new(); groups.len()];
+        let mut skip = vec![false; groups.len()];
+        for (gi, g) in groups.iter().enumerate() {
+            let Some(adv) = (match g.as_slice() {
+                [only] => hits.get(*only).map(|h| &h.adv),
+                _ => None,
+            }) else {
+                continue;
+            };
+            if adv.upstream.len() < 2 {
+                continue;
+            }
+            let targets: Option<Vec<usize>> = adv
+                .upstream
+                .iter()
+                .map(|u| {
+                    keysets
+                        .iter()
+                        .enumerate()
+                        .position(|(gj, ks)| gj != gi && ks.contains(u.trim()))
+                })
+                .collect();
+            if let Some(targets) = targets {
+                if let Some(flag) = skip.get_mut(gi) {
+                    *flag = true;
+                }
+                for gj in targets {
+                    if let Some(list) = folded.get_mut(gj) {
+                        if !list.contains(&adv.id) {
+                            list.push(adv.id.clone());
+                        }
+                    }
+                }
+            }
+        }
         let mut out = Vec::new();
-        for group in group_hits(&hits) {
-            out.push(self.finding(pkg, scheme, &version, &hits, &group));
+        for (gi, group) in groups.iter().enumerate() {
+            if skip.get(gi).copied().unwrap_or(false) {
+                continue;
+            }
+            let extra = folded.get(gi).cloned().unwrap_or_default();
+            out.push(self.finding(pkg, scheme, &version, &hits, group, &extra));
         }
         Ok(out)
     }
@@ -369,11 +421,46 @@ impl<'a> Matcher<'a> {
         version: &str,
         hits: &[Hit],
         group: &[usize],
+        folded: &[String],
     ) -> Vulnerability {
         let records: Vec<&Hit> = group.iter().filter_map(|&i| hits.get(i)).collect();
         let mut ids: BTreeSet<String> = BTreeSet::new();
         for h in &records {
             ids.extend(group_keys(&h.adv));
+        }
+        ids.extend(folded.iter().cloned());
+        let own_severity = records.iter().any(|h| record_severity(&h.adv).is_some());
+        let has_cve = ids
+            .iter()
+            .any(|i| i.to_ascii_uppercase().starts_with("CVE-"));
+        // Records of the group that the name lookup did not return (a GHSA record aliased by a
+        // PYSEC record): fetched by id when they can give the group its CVE id or its severity.
+        // Their ids join the group (one hop).
+        let mut extra: Vec<Rc<Advisory>> = Vec::new();
+        if !own_severity || !has_cve {
+            let known: HashSet<&str> = records.iter().map(|h| h.adv.id.as_str()).collect();
+            let wanted: Vec<String> = ids
+                .iter()
+                .filter(|i| !known.contains(i.as_str()))
+                .cloned()
+                .collect();
+            for id in wanted {
+                if let Some(adv) = self.by_id(&id) {
+                    let withdrawn = adv
+                        .withdrawn
+                        .as_deref()
+                        .is_some_and(|w| !w.trim().is_empty());
+                    if !withdrawn
+                        && !known.contains(adv.id.as_str())
+                        && !extra.iter().any(|e| e.id == adv.id)
+                    {
+                        extra.push(adv);
+                    }
+                }
+            }
+            for adv in &extra {
+                ids.extend(group_keys(adv));
+            }
         }
         let primary = pick_primary(ids.iter().map(String::as_str))
             .unwrap_or_default()
@@ -388,42 +475,23 @@ impl<'a> Matcher<'a> {
             ordered.insert(0, h);
         }
 
-        // Severity: own record, then the other matched records, then aliases fetched by id.
+        // Severity: the speaking record (plain source), then the other matched records, then the
+        // fetched ones (`alias:<ID>`).
         let mut severity = None;
-        for (n, h) in ordered.iter().enumerate() {
-            if let Some((sev, src)) = record_severity(&h.adv) {
+        let candidates = ordered
+            .iter()
+            .map(|h| &h.adv)
+            .chain(extra.iter().filter(|e| id_rank(&e.id).0 < 3))
+            .chain(extra.iter().filter(|e| id_rank(&e.id).0 >= 3));
+        for (n, adv) in candidates.enumerate() {
+            if let Some((sev, src)) = record_severity(adv) {
                 let src = if n == 0 {
                     src.to_string()
                 } else {
-                    format!("alias:{}", h.adv.id)
+                    format!("alias:{}", adv.id)
                 };
                 severity = Some((sev, src));
                 break;
-            }
-        }
-        let mut extra: Vec<Rc<Advisory>> = Vec::new();
-        if severity.is_none() {
-            let known: HashSet<&str> = records.iter().map(|h| h.adv.id.as_str()).collect();
-            let wanted: Vec<String> = ids
-                .iter()
-                .filter(|i| !known.contains(i.as_str()))
-                .cloned()
-                .collect();
-            for id in wanted {
-                if let Some(adv) = self.by_id(&id) {
-                    if adv
-                        .withdrawn
-                        .as_deref()
-                        .is_some_and(|w| !w.trim().is_empty())
-                    {
-                        continue;
-                    }
-                    if let Some((sev, _)) = record_severity(&adv) {
-                        severity = Some((sev, format!("alias:{}", adv.id)));
-                        extra.push(adv);
-                        break;
-                    }
-                }
             }
         }
         let (severity, severity_source) = match severity {
