@@ -285,6 +285,16 @@ impl<'a> Matcher<'a> {
             ));
         }
         let release = os_release(eco, self.os.as_ref());
+        if release.is_none() && eco != Ecosystem::PyPI {
+            let os = self
+                .os
+                .as_ref()
+                .map(|o| format!("{} {:?}", o.family, o.name))
+                .unwrap_or_else(|| "not detected".to_string());
+            self.warn(format!(
+                "{base} release unknown (OS: {os}): only advisories that name no release were checked for {base} packages"
+            ));
+        }
         let records = self.lookup(base, &name)?;
         let norm = normalize_name(base, &name);
         let mut hits: Vec<Hit> = Vec::new();

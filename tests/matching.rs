@@ -448,8 +448,12 @@ fn debian_release_must_match() {
     let (v, _) = run(&store, report(Some(("debian", "11.9")), "debian", p()));
     // 3.0.14 > 1.1.1w: not affected on 11; the release-less record still applies.
     assert_eq!(ids(&v), ["CVE-2099-0202"]);
-    let (v, _) = run(&store, report(None, "debian", p()));
+    let (v, w) = run(&store, report(None, "debian", p()));
     assert_eq!(ids(&v), ["CVE-2099-0202"]);
+    assert!(
+        w.iter().any(|x| x.contains("Debian release unknown")),
+        "{w:?}"
+    );
 }
 
 #[test]

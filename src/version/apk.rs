@@ -406,6 +406,72 @@ mod tests {
         }
     }
 
+    /// A chain in ascending apk order: every pair (i, j) must compare as i vs j, which gives
+    /// a few thousand vectors from one list.
+    const CHAIN: &[&str] = &[
+        "0.1",
+        "0.9_alpha",
+        "0.9",
+        "0.9-r1",
+        "0.10",
+        "1",
+        "1.0_alpha",
+        "1.0_alpha1",
+        "1.0_alpha2",
+        "1.0_alpha2_p1",
+        "1.0_beta",
+        "1.0_beta1-r3",
+        "1.0_pre1",
+        "1.0_rc1",
+        "1.0_rc1_p1",
+        "1.0_rc2",
+        "1.0",
+        "1.0-r1",
+        "1.0-r2",
+        "1.0-r10",
+        "1.0_cvs20200101",
+        "1.0_svn",
+        "1.0_git20240101",
+        "1.0_hg1",
+        "1.0_p1",
+        "1.0_p1-r1",
+        "1.0_p2",
+        "1.0_p10",
+        "1.0a",
+        "1.0a_p1",
+        "1.0b",
+        "1.0z",
+        "1.0.0",
+        "1.0.0.0",
+        "1.0.1_rc1",
+        "1.0.1",
+        "1.0.9",
+        "1.0.10",
+        "1.01",
+        "1.010",
+        "1.1",
+        "1.1.0",
+        "1.2",
+        "1.9",
+        "1.10_alpha",
+        "1.10",
+        "1.100",
+        "2",
+        "2.0_rc1",
+        "2.0",
+        "10",
+        "20240101",
+    ];
+
+    #[test]
+    fn chain_is_ascending_in_every_pair() {
+        for (i, a) in CHAIN.iter().enumerate() {
+            for (j, b) in CHAIN.iter().enumerate() {
+                assert_eq!(compare(a, b), Some(i.cmp(&j)), "{a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn invalid_versions() {
         for bad in [
