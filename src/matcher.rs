@@ -135,11 +135,17 @@ pub fn os_release(eco: Ecosystem, os: Option<&OsInfo>) -> Option<String> {
             Some(format!("v{major}.{minor}"))
         }
         Ecosystem::Ubuntu => {
+            // `22.04`, `22.04.4 LTS` → `22.04`.
             let v: String = name
                 .chars()
                 .take_while(|c| c.is_ascii_digit() || *c == '.')
                 .collect();
-            (!v.is_empty()).then_some(v)
+            let mut parts = v.split('.').filter(|p| !p.is_empty());
+            let major = parts.next()?;
+            Some(match parts.next() {
+                Some(minor) => format!("{major}.{minor}"),
+                None => major.to_string(),
+            })
         }
         _ => None,
     }
@@ -955,6 +961,10 @@ mod tests {
         assert_eq!(os_release(Ecosystem::Alpine, Some(&os("edge"))), None);
         assert_eq!(
             os_release(Ecosystem::Ubuntu, Some(&os("22.04"))).as_deref(),
+            Some("22.04")
+        );
+        assert_eq!(
+            os_release(Ecosystem::Ubuntu, Some(&os("22.04.4 LTS"))).as_deref(),
             Some("22.04")
         );
         let d = Ecosystem::Debian;
