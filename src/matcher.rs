@@ -932,6 +932,60 @@ mod tests {
         assert!(range_affects(&r, "1.0", p).is_err());
     }
 
+    /// OSV's reference algorithm, literally: sort the events, walk them.
+    fn osv_walk(v: u32, events: &[(u8, u32)]) -> bool {
+        let mut sorted = events.to_vec();
+        sorted.sort_by_key(|e| e.1);
+        let mut vulnerable = false;
+        for (kind, at) in sorted {
+            match kind {
+                0 if v >= at => vulnerable = true,
+                1 if v >= at => vulnerable = false,
+                2 if v > at => vulnerable = false,
+                _ => {}
+            }
+        }
+        vulnerable
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn range_evaluation_matches_the_osv_walk(
+            picks in proptest::collection::vec((0u8..3, 0u32..60), 1..8),
+            v in 0u32..70,
+            zero in proptest::bool::ANY,
+        ) {
+            // Distinct event versions: OSV leaves ties undefined.
+            let mut seen = std::collections::HashSet::new();
+            let mut events: Vec<(u8, u32)> =
+                picks.into_iter().filter(|e| seen.insert(e.1)).collect();
+            if zero && !seen.contains(&0) {
+                events.push((0, 0));
+            }
+            let r = Range {
+                kind: "ECOSYSTEM".into(),
+                repo: None,
+                events: events
+                    .iter()
+                    .map(|(k, at)| {
+                        let s = Some(at.to_string());
+                        match k {
+                            0 => Event { introduced: s, ..Default::default() },
+                            1 => Event { fixed: s, ..Default::default() },
+                            _ => Event { last_affected: s, ..Default::default() },
+                        }
+                    })
+                    .collect(),
+            };
+            let want = osv_walk(v, &events);
+            proptest::prop_assert_eq!(
+                range_affects(&r, &v.to_string(), Scheme::Pep440),
+                Ok(want),
+                "events {:?} version {}", events, v
+            );
+        }
+    }
+
     #[test]
     fn releases_and_ecosystems() {
         let os = |n: &str| OsInfo {
