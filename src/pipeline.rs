@@ -1,8 +1,16 @@
-//! The layer pipeline: for each layer (in parallel, bounded), cache lookup by DiffID or
-//! unpack + analyze; then the applier merges in order. OWNER: pipeline helper.
+//! The layer pipeline: for each layer (in parallel, bounded by `--parallel`), a cache lookup by
+//! DiffID or a streaming unpack + analyze; then the applier merges the results in layer order.
+//!
+//! Memory stays bounded because each worker streams one layer at a time and keeps only the files an
+//! analyzer asked for; the per-layer results are small.
 
-use crate::model::Inventory;
-use crate::source::Source;
+use crate::cache::LayerCache;
+use crate::model::{Inventory, LayerAnalysis, LayerRef};
+use crate::source::{LayerBlob, Source};
+use crate::unpack;
+use anyhow::Context;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 #[derive(Debug, Clone, Default)]
 pub struct PipelineOptions {
@@ -13,6 +21,139 @@ pub struct PipelineOptions {
     pub progress: bool,
 }
 
-pub fn run(_source: &dyn Source, _opts: &PipelineOptions) -> anyhow::Result<Inventory> {
-    anyhow::bail!("not implemented")
+/// The worker count: `--parallel`, else the number of cores; never more than the layers.
+fn workers(opts: &PipelineOptions, layers: usize) -> usize {
+    let wanted = if opts.parallel > 0 {
+        opts.parallel
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    };
+    wanted.clamp(1, layers.max(1))
+}
+
+pub fn run(source: &dyn Source, opts: &PipelineOptions) -> anyhow::Result<Inventory> {
+    let analyses = analyze_layers(source, opts)?;
+    Ok(crate::applier::apply(&source.target().layers, analyses))
+}
+
+/// Analyse every layer of the source (in parallel), returning the analyses in layer order. The
+/// first failing layer (in layer order) is the error; other workers stop taking new layers.
+pub fn analyze_layers(
+    source: &dyn Source,
+    opts: &PipelineOptions,
+) -> anyhow::Result<Vec<LayerAnalysis>> {
+    let layers = &source.target().layers;
+    let count = layers.len();
+    let cache = opts.cache_dir.as_ref().map(LayerCache::new);
+    let bars = opts.progress.then(indicatif::MultiProgress::new);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<anyhow::Result<LayerAnalysis>>>> =
+        Mutex::new((0..count).map(|_| None).collect());
+
+    std::thread::scope(|scope| {
+        for _ in 0..workers(opts, count) {
+            scope.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(layer) = layers.get(i) else { break };
+                let bar = bars.as_ref().map(|m| m.add(layer_bar(layer, i, count)));
+                let res = analyze_layer(source, i, layer, cache.as_ref(), bar.as_ref());
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                if res.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                if let Ok(mut r) = results.lock() {
+                    if let Some(slot) = r.get_mut(i) {
+                        *slot = Some(res);
+                    }
+                }
+            });
+        }
+    });
+
+    let results = results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a layer worker panicked"))?;
+    let mut out = Vec::with_capacity(count);
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Some(Ok(a)) => out.push(a),
+            Some(Err(e)) => return Err(e),
+            None => anyhow::bail!("layer {} of {} was not analysed", i + 1, count),
+        }
+    }
+    Ok(out)
+}
+
+fn layer_bar(layer: &LayerRef, i: usize, count: usize) -> indicatif::ProgressBar {
+    let bar = match layer.size {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+    ) {
+        bar.set_style(style);
+    }
+    let short: String = layer
+        .digest
+        .strip_prefix("sha256:")
+        .unwrap_or(&layer.digest)
+        .chars()
+        .take(12)
+        .collect();
+    bar.set_prefix(format!("layer {}/{} {short}", i + 1, count));
+    bar
+}
+
+/// One layer: from the cache when its DiffID is known and cached, else streamed and analysed (and
+/// cached when its DiffID was verified).
+fn analyze_layer(
+    source: &dyn Source,
+    index: usize,
+    layer: &LayerRef,
+    cache: Option<&LayerCache>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<LayerAnalysis> {
+    let label = if layer.digest.is_empty() {
+        source.target().name.clone()
+    } else {
+        format!("layer {}", layer.digest)
+    };
+    if let (Some(cache), Some(diff_id)) = (cache, layer.diff_id.as_deref()) {
+        if let Some(hit) = cache.get(diff_id) {
+            tracing::debug!("layer {diff_id}: from cache");
+            return Ok(hit);
+        }
+    }
+    let blob = source
+        .open_layer(index)
+        .with_context(|| format!("opening {label}"))?;
+    match blob {
+        LayerBlob::Tar(reader) => {
+            let digest = Some(layer.digest.as_str()).filter(|d| !d.is_empty());
+            let analysis = match bar {
+                Some(b) => {
+                    unpack::analyze_tar_blob(b.wrap_read(reader), digest, layer.diff_id.as_deref())
+                }
+                None => unpack::analyze_tar_blob(reader, digest, layer.diff_id.as_deref()),
+            }
+            .with_context(|| format!("{} ({label})", source.target().name))?;
+            if let (Some(cache), Some(diff_id)) = (cache, layer.diff_id.as_deref()) {
+                if let Err(e) = cache.put(diff_id, &analysis) {
+                    tracing::debug!("not caching {diff_id}: {e:#}");
+                }
+            }
+            Ok(analysis)
+        }
+        LayerBlob::Zip(path) => unpack::analyze_zip(&path),
+        LayerBlob::Dir(path) => unpack::analyze_dir(&path),
+    }
 }

@@ -1,1 +1,556 @@
-//! TODO: implemented by the owner of this module.
+//! The unpacker: one streaming pass over a layer (tar, zip or directory) that hands the analyzers
+//! only the files they asked for, and records what the applier needs (whiteouts, opaque dirs,
+//! symlinks).
+//!
+//! Why streaming: a layer can be gigabytes; only the few metadata files an analyzer wants are ever
+//! held in memory, each under [`analyzer::MAX_FILE_SIZE`]. Why hashing readers drained to EOF: the
+//! digest and DiffID must cover every byte, including tar padding and trailing blocks, or a tampered
+//! tail would go unnoticed.
+
+use crate::analyzer::{self, LayerAnalyzer, MAX_FILE_SIZE};
+use crate::model::LayerAnalysis;
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+/// Copies of wanted files kept to resolve hard links within one layer are capped at this total.
+const HARDLINK_KEEP_BUDGET: usize = 16 << 20;
+/// Symlink targets longer than this (in a zip, where the target is file content) are ignored.
+const MAX_SYMLINK_TARGET: u64 = 4096;
+
+/// Normalise a path from a tar/zip entry or a walk: `/`-separated, no leading `/` or `./`, `.`
+/// removed and `..` resolved without ever going above the root. The root itself is `""`.
+pub fn normalize_path(raw: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in raw.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// `(parent, base)` of a normalised path; the parent of a top-level entry is `""`.
+pub fn split_parent(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    }
+}
+
+/// Join a normalised directory and a relative path, then normalise.
+pub fn join_path(dir: &str, rel: &str) -> String {
+    if rel.starts_with('/') || dir.is_empty() {
+        normalize_path(rel)
+    } else {
+        normalize_path(&format!("{dir}/{rel}"))
+    }
+}
+
+/// A reader that hashes (sha256) and counts everything read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+    /// Read the rest of the stream so the hash covers all of it.
+    pub fn drain(&mut self) -> io::Result<()> {
+        io::copy(self, &mut io::sink()).map(|_| ())
+    }
+    /// `sha256:<hex>` of everything read, and the byte count.
+    pub fn finish(self) -> (String, u64) {
+        (
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.bytes,
+        )
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(chunk) = buf.get(..n) {
+            self.hasher.update(chunk);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// sha256 of a byte slice as `sha256:<hex>`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Compression of a layer blob, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn from_magic(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Read up to `buf.len()` bytes (fewer only at EOF).
+pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let Some(rest) = buf.get_mut(n..) else { break };
+        match r.read(rest) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Check a computed digest against an expected one; the error names both.
+fn verify(what: &str, expected: Option<&str>, computed: &str) -> anyhow::Result<()> {
+    if let Some(exp) = expected {
+        if !exp.eq_ignore_ascii_case(computed) {
+            bail!("{what} digest mismatch: expected {exp}, computed {computed}");
+        }
+    }
+    Ok(())
+}
+
+/// Analyse one layer blob as stored (plain tar, gzip or zstd, detected by magic bytes), verifying the
+/// blob's digest and the uncompressed tar's DiffID when they are given. The result's `diff_id` is the
+/// computed DiffID.
+pub fn analyze_tar_blob(
+    raw: impl Read,
+    expected_digest: Option<&str>,
+    expected_diff_id: Option<&str>,
+) -> anyhow::Result<LayerAnalysis> {
+    for d in [expected_digest, expected_diff_id].into_iter().flatten() {
+        if !d.starts_with("sha256:") {
+            bail!("unsupported digest algorithm in {d} (only sha256 is supported)");
+        }
+    }
+    let mut raw = HashingReader::new(raw);
+    let (mut analysis, diff_id) = {
+        let mut magic = [0u8; 4];
+        let n = read_up_to(&mut raw, &mut magic).context("reading the layer blob")?;
+        let head = magic.get(..n).unwrap_or_default().to_vec();
+        let compression = Compression::from_magic(&head);
+        let joined = io::Cursor::new(head).chain(&mut raw);
+        let decoder: Box<dyn Read + '_> = match compression {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(64 << 10, joined),
+            )),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(joined)
+                    .context("starting the zstd decoder for the layer")?,
+            ),
+            Compression::None => Box::new(joined),
+        };
+        let what = match compression {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "tar",
+        };
+        let mut diff = HashingReader::new(decoder);
+        let analysis =
+            walk_tar(&mut diff).with_context(|| format!("reading the layer ({what})"))?;
+        diff.drain()
+            .with_context(|| format!("reading the end of the layer ({what})"))?;
+        (analysis, diff.finish().0)
+    };
+    raw.drain().context("reading the end of the layer blob")?;
+    let (digest, _) = raw.finish();
+    verify("layer blob", expected_digest, &digest)?;
+    verify("layer DiffID", expected_diff_id, &diff_id)?;
+    analysis.diff_id = Some(diff_id);
+    Ok(analysis)
+}
+
+/// Collects one layer's wanted files, links and whiteouts, whatever the container format.
+struct Collector {
+    analyzer: LayerAnalyzer,
+    symlinks: BTreeMap<String, String>,
+    whiteouts: Vec<String>,
+    opaque_dirs: Vec<String>,
+    warnings: Vec<String>,
+    /// Wanted files' contents, kept (within a budget) so that hard links to them resolve.
+    kept: HashMap<String, Vec<u8>>,
+    kept_bytes: usize,
+}
+
+impl Collector {
+    fn new() -> Self {
+        Collector {
+            analyzer: LayerAnalyzer::new(),
+            symlinks: BTreeMap::new(),
+            whiteouts: Vec::new(),
+            opaque_dirs: Vec::new(),
+            warnings: Vec::new(),
+            kept: HashMap::new(),
+            kept_bytes: 0,
+        }
+    }
+
+    /// A regular file. Only read when an analyzer wants it and it fits under the size cap; the
+    /// caller's reader skips whatever is left unread.
+    fn file(&mut self, path: &str, declared_size: u64, reader: &mut dyn Read) -> io::Result<()> {
+        if path.is_empty() || !analyzer::required(path) {
+            return Ok(());
+        }
+        if declared_size > MAX_FILE_SIZE {
+            self.skip_for_size(path, declared_size);
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(declared_size.min(1 << 20) as usize);
+        reader.take(MAX_FILE_SIZE + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > MAX_FILE_SIZE {
+            self.skip_for_size(path, buf.len() as u64);
+            return Ok(());
+        }
+        self.analyzer.add_file(path, &buf);
+        if self.kept_bytes + buf.len() <= HARDLINK_KEEP_BUDGET {
+            self.kept_bytes += buf.len();
+            self.kept.insert(path.to_string(), buf);
+        }
+        Ok(())
+    }
+
+    fn skip_for_size(&mut self, path: &str, size: u64) {
+        self.warnings.push(format!(
+            "skipped {path}: {size} bytes or more is over the {MAX_FILE_SIZE}-byte limit for metadata files"
+        ));
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) {
+        if !path.is_empty() {
+            self.symlinks.insert(path.to_string(), target.to_string());
+        }
+    }
+
+    /// A hard link inside one layer: its target is an earlier entry of the same layer.
+    fn hardlink(&mut self, path: &str, target: &str) {
+        if path.is_empty() || !analyzer::required(path) {
+            return;
+        }
+        match self.kept.get(target) {
+            Some(content) => {
+                let content = content.clone();
+                self.analyzer.add_file(path, &content);
+            }
+            None => self.warnings.push(format!(
+                "skipped {path}: hard link to {target}, whose content was not kept"
+            )),
+        }
+    }
+
+    fn finish(self, diff_id: Option<String>) -> LayerAnalysis {
+        let out = self.analyzer.finish();
+        let mut warnings = self.warnings;
+        warnings.extend(out.warnings);
+        LayerAnalysis {
+            diff_id,
+            os_files: out.os_files,
+            symlinks: self.symlinks,
+            package_sets: out.package_sets,
+            whiteouts: self.whiteouts,
+            opaque_dirs: self.opaque_dirs,
+            warnings,
+        }
+    }
+}
+
+/// Walk an uncompressed tar stream.
+fn walk_tar(reader: impl Read) -> anyhow::Result<LayerAnalysis> {
+    let mut archive = tar::Archive::new(reader);
+    let mut c = Collector::new();
+    for entry in archive.entries().context("reading the tar stream")? {
+        let mut entry = entry.context("reading a tar entry")?;
+        let path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
+        let (dir, base) = split_parent(&path);
+        if base == ".wh..wh..opq" {
+            c.opaque_dirs.push(dir.to_string());
+            continue;
+        }
+        if let Some(name) = base.strip_prefix(".wh.") {
+            if !name.is_empty() {
+                c.whiteouts.push(join_path(dir, name));
+            }
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_file() || kind == tar::EntryType::Continuous {
+            let size = entry.size();
+            c.file(&path, size, &mut entry)
+                .with_context(|| format!("reading {path} from the layer"))?;
+        } else if kind.is_symlink() {
+            if let Some(target) = entry.link_name_bytes() {
+                let target = String::from_utf8_lossy(&target).into_owned();
+                c.symlink(&path, &target);
+            }
+        } else if kind.is_hard_link() {
+            if let Some(target) = entry.link_name_bytes() {
+                let target = normalize_path(&String::from_utf8_lossy(&target));
+                c.hardlink(&path, &target);
+            }
+        }
+    }
+    Ok(c.finish(None))
+}
+
+/// Analyse a Lambda layer or function zip in place: entries are read straight from the zip, only
+/// the wanted ones are decompressed, each under the size cap.
+pub fn analyze_zip(path: &Path) -> anyhow::Result<LayerAnalysis> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open zip {}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .with_context(|| format!("{} is not a readable zip file", path.display()))?;
+    let mut c = Collector::new();
+    for i in 0..zip.len() {
+        let (name, is_symlink, is_dir, size) = {
+            let meta = zip
+                .by_index_raw(i)
+                .with_context(|| format!("reading entry {i} of zip {}", path.display()))?;
+            (
+                String::from_utf8_lossy(meta.name_raw()).replace('\\', "/"),
+                meta.is_symlink(),
+                meta.is_dir(),
+                meta.size(),
+            )
+        };
+        let norm = normalize_path(&name);
+        if is_dir || norm.is_empty() {
+            continue;
+        }
+        if is_symlink {
+            if size > MAX_SYMLINK_TARGET {
+                continue;
+            }
+            match zip.by_index(i) {
+                Ok(f) => {
+                    let mut target = Vec::new();
+                    if f.take(MAX_SYMLINK_TARGET).read_to_end(&mut target).is_ok() {
+                        c.symlink(&norm, &String::from_utf8_lossy(&target));
+                    }
+                }
+                Err(e) => c
+                    .warnings
+                    .push(format!("skipped symlink {norm} in {}: {e}", path.display())),
+            }
+            continue;
+        }
+        if !analyzer::required(&norm) {
+            continue;
+        }
+        if size > MAX_FILE_SIZE {
+            c.skip_for_size(&norm, size);
+            continue;
+        }
+        match zip.by_index(i) {
+            Ok(mut f) => {
+                if let Err(e) = c.file(&norm, size, &mut f) {
+                    c.warnings
+                        .push(format!("skipped {norm} in {}: {e}", path.display()));
+                }
+            }
+            Err(e) => c
+                .warnings
+                .push(format!("skipped {norm} in {}: {e}", path.display())),
+        }
+    }
+    Ok(c.finish(None))
+}
+
+/// Analyse a directory in place. Symlinks are recorded, never followed (so nothing outside the root
+/// is read); `.git` directories are skipped. Unreadable subdirectories are warnings.
+pub fn analyze_dir(root: &Path) -> anyhow::Result<LayerAnalysis> {
+    let meta = std::fs::metadata(root)
+        .with_context(|| format!("cannot read directory {}", root.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a directory", root.display());
+    }
+    let mut c = Collector::new();
+    let mut stack: Vec<(std::path::PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+    let mut first = true;
+    while let Some((abs, rel)) = stack.pop() {
+        let entries = match std::fs::read_dir(&abs) {
+            Ok(e) => e,
+            Err(e) if first => {
+                return Err(e).with_context(|| format!("cannot read directory {}", root.display()))
+            }
+            Err(e) => {
+                c.warnings
+                    .push(format!("skipped directory {}: {e}", abs.display()));
+                continue;
+            }
+        };
+        first = false;
+        let mut children: Vec<_> = entries.filter_map(Result::ok).collect();
+        children.sort_by_key(|e| e.file_name());
+        for entry in children {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child_rel = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_symlink() {
+                if let Ok(target) = std::fs::read_link(entry.path()) {
+                    c.symlink(&child_rel, &target.to_string_lossy());
+                }
+            } else if ft.is_dir() {
+                if name != ".git" {
+                    stack.push((entry.path(), child_rel));
+                }
+            } else if ft.is_file() && analyzer::required(&child_rel) {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if size > MAX_FILE_SIZE {
+                    c.skip_for_size(&child_rel, size);
+                    continue;
+                }
+                let res = std::fs::File::open(entry.path())
+                    .and_then(|mut f| c.file(&child_rel, size, &mut f));
+                if let Err(e) = res {
+                    c.warnings.push(format!("skipped {child_rel}: {e}"));
+                }
+            }
+        }
+    }
+    Ok(c.finish(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_never_leaves_root() {
+        let cases = [
+            ("./etc/os-release", "etc/os-release"),
+            ("/var/lib/dpkg/status", "var/lib/dpkg/status"),
+            ("../../etc/passwd", "etc/passwd"),
+            ("a/b/../../../c", "c"),
+            ("a//b/./c/", "a/b/c"),
+            ("..", ""),
+            ("./", ""),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_path(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn join_resolves_relative_and_absolute() {
+        assert_eq!(
+            join_path("etc", "../usr/lib/os-release"),
+            "usr/lib/os-release"
+        );
+        assert_eq!(
+            join_path("etc", "/usr/lib/os-release"),
+            "usr/lib/os-release"
+        );
+        assert_eq!(join_path("", "x"), "x");
+        assert_eq!(split_parent("a/b/c"), ("a/b", "c"));
+        assert_eq!(split_parent("c"), ("", "c"));
+    }
+
+    fn tar_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_are_recorded() {
+        let t = tar_with(&[
+            ("usr/lib/python3/.wh.foo.dist-info", b""),
+            ("var/lib/.wh..wh..opq", b""),
+            ("etc/hostname", b"x"),
+        ]);
+        let a = analyze_tar_blob(&t[..], None, None).unwrap();
+        assert_eq!(
+            a.whiteouts,
+            vec!["usr/lib/python3/foo.dist-info".to_string()]
+        );
+        assert_eq!(a.opaque_dirs, vec!["var/lib".to_string()]);
+        assert_eq!(a.diff_id, Some(sha256_digest(&t)));
+    }
+
+    #[test]
+    fn digests_verified_for_plain_gzip_and_zstd() {
+        let t = tar_with(&[("etc/hostname", b"x")]);
+        let diff = sha256_digest(&t);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &t).unwrap();
+        let gz = gz.finish().unwrap();
+        let zs = zstd::encode_all(&t[..], 3).unwrap();
+        for blob in [&t, &gz, &zs] {
+            let d = sha256_digest(blob);
+            let a = analyze_tar_blob(&blob[..], Some(&d), Some(&diff)).unwrap();
+            assert_eq!(a.diff_id.as_deref(), Some(diff.as_str()));
+        }
+        let wrong = sha256_digest(b"other");
+        let err = analyze_tar_blob(&gz[..], Some(&wrong), Some(&diff)).unwrap_err();
+        assert!(format!("{err:#}").contains(&wrong), "{err:#}");
+        let err = analyze_tar_blob(&gz[..], None, Some(&wrong)).unwrap_err();
+        assert!(format!("{err:#}").contains("DiffID"), "{err:#}");
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error() {
+        let t = tar_with(&[("etc/hostname", &[7u8; 5000][..])]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &t).unwrap();
+        let mut gz = gz.finish().unwrap();
+        let truncated = gz[..gz.len() / 2].to_vec();
+        assert!(analyze_tar_blob(&truncated[..], None, None).is_err());
+        let mid = gz.len() / 2;
+        gz[mid] ^= 0xff;
+        gz[mid + 1] ^= 0xff;
+        assert!(analyze_tar_blob(&gz[..], None, None).is_err());
+    }
+
+    #[test]
+    fn hashing_reader_covers_everything() {
+        let data = vec![3u8; 100_000];
+        let mut r = HashingReader::new(&data[..]);
+        let mut first = [0u8; 10];
+        read_up_to(&mut r, &mut first).unwrap();
+        r.drain().unwrap();
+        let (d, n) = r.finish();
+        assert_eq!(n, 100_000);
+        assert_eq!(d, sha256_digest(&data));
+    }
+}

@@ -1,6 +1,18 @@
-//! `cache clean`.
+//! `cache clean`: empty the layer analysis cache (the advisory database is left alone).
+use crate::cache::{layers_dir, LayerCache};
 use crate::cli::CacheCommand;
 
-pub fn run(_cmd: CacheCommand) -> anyhow::Result<i32> {
-    anyhow::bail!("not implemented yet")
+pub fn run(cmd: CacheCommand) -> anyhow::Result<i32> {
+    match cmd {
+        CacheCommand::Clean { cache_dir } => {
+            let dir = crate::cli::cache_dir(cache_dir.as_ref());
+            let cache = LayerCache::new(layers_dir(&dir));
+            let removed = cache.clean()?;
+            eprintln!(
+                "removed {removed} cached layer analyses from {}",
+                cache.root().display()
+            );
+            Ok(0)
+        }
+    }
 }
