@@ -15,7 +15,8 @@ pub mod scan;
 pub fn emit(mut report: Report, args: &ReportArgs) -> anyhow::Result<i32> {
     let policy = crate::policy::Policy::from_args(args)?;
     policy.apply(&mut report);
-    let bytes = crate::report::render(&report, args.format)?;
+    let options = crate::report::RenderOptions::for_destination(args.output.as_deref());
+    let bytes = crate::report::render_with(&report, args.format, &options)?;
     crate::report::write_output(&bytes, args.output.as_deref())?;
     Ok(policy.exit_code(&report))
 }

@@ -1,23 +1,127 @@
 //! Rendering: the JSON output is the [`Report`] itself; table and SARIF are views of it.
+//!
+//! Renderers never fail half-way into the destination: a format is rendered into memory first, and
+//! only a complete rendering is written (atomically for `--output`), so an error never leaves a
+//! partial report behind.
+
 use crate::cli::Format;
-use crate::model::Report;
+use crate::model::{Report, Severity};
+use anyhow::Context;
 use std::path::Path;
 
-pub fn render(report: &Report, format: Format) -> anyhow::Result<Vec<u8>> {
-    match format {
-        _ => {
-            let mut v = serde_json::to_vec_pretty(report)?;
-            v.push(b'\n');
-            Ok(v)
+pub mod sarif;
+pub mod table;
+
+/// How to render for the destination at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenderOptions {
+    /// Colour severities (a terminal, and `NO_COLOR` unset).
+    pub color: bool,
+    /// The output is a terminal: box-drawing characters and wrapping to its width. Otherwise plain
+    /// ASCII, no wrapping (long cells are truncated instead), so logs and files stay readable.
+    pub terminal: bool,
+}
+
+impl RenderOptions {
+    /// For writing to `output` (a file) or, when `None`, to stdout.
+    pub fn for_destination(output: Option<&Path>) -> RenderOptions {
+        use std::io::IsTerminal;
+        let terminal = output.is_none() && std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        RenderOptions {
+            color: terminal && !no_color,
+            terminal,
         }
     }
 }
 
-/// Write the rendered report to `path` (atomically) or stdout.
+/// Render for a non-terminal destination (deterministic: no colour, ASCII tables).
+pub fn render(report: &Report, format: Format) -> anyhow::Result<Vec<u8>> {
+    render_with(report, format, &RenderOptions::default())
+}
+
+pub fn render_with(
+    report: &Report,
+    format: Format,
+    options: &RenderOptions,
+) -> anyhow::Result<Vec<u8>> {
+    match format {
+        Format::Json => render_json(report),
+        Format::Table => Ok(table::render(report, options).into_bytes()),
+        Format::Sarif => sarif::render(report),
+    }
+}
+
+/// Package results (`os-pkgs`, `lang-pkgs`) always carry `Packages`, even when empty.
+pub fn is_package_class(class: &str) -> bool {
+    matches!(class, "os-pkgs" | "lang-pkgs")
+}
+
+fn render_json(report: &Report) -> anyhow::Result<Vec<u8>> {
+    let needs_fix = report
+        .results
+        .iter()
+        .any(|r| is_package_class(&r.class) && r.packages.is_none());
+    let mut v = if needs_fix {
+        let mut r = report.clone();
+        for res in &mut r.results {
+            if is_package_class(&res.class) && res.packages.is_none() {
+                res.packages = Some(Vec::new());
+            }
+        }
+        serde_json::to_vec_pretty(&r)
+    } else {
+        serde_json::to_vec_pretty(report)
+    }
+    .context("serializing the JSON report")?;
+    v.push(b'\n');
+    Ok(v)
+}
+
+/// Counts of remaining findings, for summaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Indexed like [`Severity::ALL`] (CRITICAL first).
+    pub vulns_by_severity: [usize; 5],
+    pub vulnerabilities: usize,
+    pub misconfigurations: usize,
+    pub misconfigs_by_severity: [usize; 5],
+    pub packages: usize,
+}
+
+pub fn severity_index(s: Severity) -> usize {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(4)
+}
+
+impl Counts {
+    pub fn of(report: &Report) -> Counts {
+        let mut c = Counts::default();
+        for r in &report.results {
+            c.add(r);
+        }
+        c
+    }
+
+    pub fn add(&mut self, r: &crate::model::ScanResult) {
+        for v in r.vulnerabilities.iter().flatten() {
+            self.vulnerabilities += 1;
+            self.vulns_by_severity[severity_index(v.severity)] += 1;
+        }
+        for m in r.misconfigurations.iter().flatten() {
+            self.misconfigurations += 1;
+            self.misconfigs_by_severity[severity_index(m.severity)] += 1;
+        }
+        self.packages += r.packages.as_ref().map_or(0, Vec::len);
+    }
+}
+
+/// Write the rendered report to `path` (atomically: a temporary file in the same directory, then
+/// a rename) or to stdout.
 pub fn write_output(bytes: &[u8], path: Option<&Path>) -> anyhow::Result<()> {
     use std::io::Write;
     match path {
-        Some(p) => std::fs::write(p, bytes)?,
+        Some(p) => write_atomic(p, bytes)
+            .with_context(|| format!("writing the report to {}", p.display()))?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes)?;
@@ -25,4 +129,110 @@ pub fn write_output(bytes: &[u8], path: Option<&Path>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    if path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a directory",
+        ));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(
+            ".{name}.tmp-{}-{nanos}-{attempt}",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&tmp, path)
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Replace control characters (ANSI escapes, newlines) in text from outside so that a crafted
+/// title or `created_by` cannot drive the terminal or break the table's layout.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// At most `max` characters, with `...` when cut (char-safe).
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(3);
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str("...");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_is_char_safe() {
+        assert_eq!(truncate("héllo wörld", 8), "héllo...");
+        assert_eq!(truncate("short", 8), "short");
+        assert_eq!(truncate("ééééé", 5), "ééééé");
+    }
+
+    #[test]
+    fn clean_removes_escapes() {
+        assert_eq!(clean("a\u{1b}[31mb\nc"), "a [31mb c");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("layerscan-wo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("r.json");
+        std::fs::write(&out, b"old").unwrap();
+        write_output(b"new", Some(&out)).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+        let err = write_output(b"x", Some(&dir.join("missing-dir/r.json"))).unwrap_err();
+        assert!(format!("{err:#}").contains("missing-dir"), "{err:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
