@@ -188,6 +188,8 @@ pub fn ecosystem_applies(affected_ecosystem: &str, eco: Ecosystem, release: Opti
 struct Hit {
     adv: Rc<Advisory>,
     fixed: Vec<String>,
+    /// The ranges that contain the installed version, with the order they are evaluated in.
+    ranges: Vec<(Range, Scheme)>,
 }
 
 struct Matcher<'a> {
@@ -314,6 +316,7 @@ impl<'a> Matcher<'a> {
             }
             let mut affected = false;
             let mut fixed = Vec::new();
+            let mut ranges = Vec::new();
             for aff in &adv.affected {
                 let Some(AffectedPackage {
                     ecosystem,
@@ -346,6 +349,7 @@ impl<'a> Matcher<'a> {
                     match range_affects(range, &version, range_scheme) {
                         Ok(true) => {
                             affected = true;
+                            ranges.push((range.clone(), range_scheme));
                             for e in &range.events {
                                 if let Some(f) = &e.fixed {
                                     if range_scheme.compare(f, &version) == Some(Ordering::Greater)
@@ -369,6 +373,7 @@ impl<'a> Matcher<'a> {
                 hits.push(Hit {
                     adv: adv.clone(),
                     fixed,
+                    ranges,
                 });
             }
         }
@@ -515,15 +520,31 @@ impl<'a> Matcher<'a> {
             None => (Severity::Unknown, None),
         };
 
-        // Nearest fixed version above the installed one.
-        let mut fixed: Option<&str> = None;
+        // Nearest fixed version above the installed one: the lowest candidate that no range of
+        // the group still covers (records of a group can disagree), else the highest candidate.
+        let mut candidates: Vec<&str> = Vec::new();
         for f in records.iter().flat_map(|h| h.fixed.iter()) {
-            fixed = match fixed {
-                None => Some(f),
-                Some(cur) if scheme.compare(f, cur) == Some(Ordering::Less) => Some(f),
-                Some(cur) => Some(cur),
-            };
+            if !candidates.contains(&f.as_str()) {
+                candidates.push(f);
+            }
         }
+        let mut fixed: Option<&str> = None;
+        let mut highest: Option<&str> = None;
+        for &c in &candidates {
+            let still_affected = records
+                .iter()
+                .flat_map(|h| h.ranges.iter())
+                .any(|(r, sch)| range_affects(r, c, *sch) == Ok(true));
+            if !still_affected
+                && fixed.is_none_or(|cur| scheme.compare(c, cur) == Some(Ordering::Less))
+            {
+                fixed = Some(c);
+            }
+            if highest.is_none_or(|cur| scheme.compare(c, cur) == Some(Ordering::Greater)) {
+                highest = Some(c);
+            }
+        }
+        let fixed = fixed.or(highest);
         let fixed_version = fixed.map(str::to_string);
 
         let title = ordered.iter().find_map(|h| title_of(&h.adv));
@@ -1056,6 +1077,13 @@ mod tests {
             Some(9.8)
         );
         assert_eq!(cvss_score("garbage"), None);
+        let adv = Advisory::from_json(
+            br#"{"id": "GHSA-test", "database_specific": {"severity": "LOW"},
+                 "severity": [{"type": "CVSS_V4",
+                   "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]}"#,
+        )
+        .expect("valid record");
+        assert_eq!(record_severity(&adv), Some((Severity::Critical, "cvss_v4")));
         assert_eq!(id_rank("GHSA-x").0, 1);
         assert_eq!(
             pick_primary(["PYSEC-2023-1", "GHSA-aaaa", "CVE-2023-2", "CVE-2023-1"].into_iter()),

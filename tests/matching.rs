@@ -252,8 +252,9 @@ fn alias_group_is_one_finding_with_severity_from_the_group() {
     // The GHSA record speaks for the group (no record has the CVE id; GHSA ranks before PYSEC).
     assert_eq!(f.severity_source.as_deref(), Some("cvss_v3"));
     assert_eq!(f.title.as_deref(), Some("sandbox escape"));
-    // Nearest fixed version across the group's ranges.
-    assert_eq!(f.fixed_version.as_deref(), Some("3.1.3"));
+    // The group's records disagree (PYSEC: fixed in 3.1.3, GHSA: 3.0.0 up to 3.1.4): 3.1.3 is
+    // still covered by GHSA's range, so the nearest real fix is 3.1.4.
+    assert_eq!(f.fixed_version.as_deref(), Some("3.1.4"));
     assert_eq!(
         f.primary_url.as_deref(),
         Some("https://github.com/advisories/GHSA-2222-3333-4444")
@@ -1095,6 +1096,9 @@ fn real_pypa_database_matches_known_vulnerable_versions() {
     let f = finding("PyYAML", "5.3.1", "CVE-2020-14343").expect("pyyaml flaw");
     assert_eq!(f.fixed_version.as_deref(), Some("5.4"));
     assert!(finding("urllib3", "1.26.4", "CVE-2021-33503").is_some());
+    // Two intervals in one range ([2.0.0, 2.0.6) and [0, 1.26.17)): the fix on the 1.x line.
+    let f = finding("urllib3", "1.26.4", "CVE-2023-43804").expect("urllib3 cookie flaw");
+    assert_eq!(f.fixed_version.as_deref(), Some("1.26.17"));
     assert!(finding("Jinja2", "2.10", "CVE-2019-10906").is_some());
     assert!(finding("requests", "2.32.3", "CVE-2023-32681").is_none());
     // One finding per alias group per package.
