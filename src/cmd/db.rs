@@ -1,6 +1,251 @@
-//! `db import|update|status`.
+//! `db import|update|status`. Summaries of import/update go to stderr; `status` is the command's
+//! output and goes to stdout.
 use crate::cli::DbCommand;
+use crate::db::import::{import, ImportInput, ImportSummary};
+use crate::db::sqlite::{status_at, DbStatus};
+use crate::db::update::{update, EcosystemOutcome, Timeouts};
+use crate::db::{db_path, MemoryStore, DEFAULT_MIRROR};
+use std::fmt::Write as _;
 
-pub fn run(_cmd: DbCommand) -> anyhow::Result<i32> {
-    anyhow::bail!("not implemented yet")
+pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
+    match cmd {
+        DbCommand::Import { paths, cache_dir } => {
+            let cache = crate::cli::cache_dir(cache_dir.as_ref());
+            let path = db_path(&cache);
+            let inputs: Vec<ImportInput> = paths.into_iter().map(ImportInput::path).collect();
+            let summary = import(&path, &inputs)?;
+            eprint!("{}", import_summary(&summary, inputs.len()));
+            Ok(0)
+        }
+        DbCommand::Update {
+            ecosystems,
+            mirror,
+            cache_dir,
+        } => {
+            let cache = crate::cli::cache_dir(cache_dir.as_ref());
+            let path = db_path(&cache);
+            let mirror = mirror.unwrap_or_else(|| DEFAULT_MIRROR.to_string());
+            let summary = update(&path, &ecosystems, &mirror, Timeouts::INTERACTIVE)?;
+            let mut out = String::new();
+            for (eco, url, outcome) in &summary.outcomes {
+                match outcome {
+                    EcosystemOutcome::NotModified => {
+                        let _ = writeln!(out, "{eco}: unchanged since the last download ({url})");
+                    }
+                    EcosystemOutcome::Updated { records } => {
+                        let _ = writeln!(out, "{eco}: {records} records from {url}");
+                    }
+                }
+            }
+            if let Some(s) = &summary.import {
+                let downloads = summary
+                    .outcomes
+                    .iter()
+                    .filter(|(_, _, o)| matches!(o, EcosystemOutcome::Updated { .. }))
+                    .count();
+                out.push_str(&import_summary(s, downloads));
+            } else {
+                let _ = writeln!(out, "advisory database {} is up to date", path.display());
+            }
+            eprint!("{out}");
+            Ok(0)
+        }
+        DbCommand::Status { cache_dir } => {
+            let cache = crate::cli::cache_dir(cache_dir.as_ref());
+            let path = db_path(&cache);
+            let text = match status_at(&path)? {
+                Some(st) => status_text(&st, time::OffsetDateTime::now_utc()),
+                None => bundled_status_text(&path)?,
+            };
+            crate::report::write_output(text.as_bytes(), None)?;
+            Ok(0)
+        }
+    }
+}
+
+fn import_summary(s: &ImportSummary, sources: usize) -> String {
+    let mut out = String::new();
+    for w in &s.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let _ = writeln!(
+        out,
+        "imported {} advisories from {sources} source{} into {}",
+        s.imported,
+        if sources == 1 { "" } else { "s" },
+        s.status.path.display()
+    );
+    if s.replaced > 0 {
+        let _ = writeln!(out, "  {} replaced records with the same id", s.replaced);
+    }
+    if s.removed > 0 {
+        let _ = writeln!(
+            out,
+            "  {} old records removed before refreshing their ecosystem",
+            s.removed
+        );
+    }
+    for (eco, n) in &s.per_ecosystem {
+        let total = s
+            .status
+            .ecosystems
+            .iter()
+            .find(|e| &e.ecosystem == eco)
+            .map(|e| e.records)
+            .unwrap_or(0);
+        let _ = writeln!(out, "  {eco}: {n} imported, {total} in the database");
+    }
+    if !s.unknown_ecosystems.is_empty() {
+        let parts: Vec<String> = s
+            .unknown_ecosystems
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  skipped {} records of unknown ecosystems ({})",
+            s.unknown_total(),
+            parts.join(", ")
+        );
+    }
+    if s.without_packages > 0 {
+        let _ = writeln!(
+            out,
+            "  skipped {} records that name no package",
+            s.without_packages
+        );
+    }
+    if s.other_entries > 0 {
+        let _ = writeln!(out, "  ignored {} non-JSON zip entries", s.other_entries);
+    }
+    let _ = writeln!(
+        out,
+        "database now holds {} advisories",
+        s.status.total_records
+    );
+    out
+}
+
+/// `3m`, `5h`, `2d`.
+fn human_age(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86400)
+    }
+}
+
+fn status_text(st: &DbStatus, now: time::OffsetDateTime) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Advisory database: {} ({} advisories, {:.1} MB)",
+        st.path.display(),
+        st.total_records,
+        st.size_bytes as f64 / 1e6
+    );
+    if st.ecosystems.is_empty() {
+        let _ = writeln!(
+            out,
+            "The database holds no advisories; run `layerscan db update` or `layerscan db import PATH`."
+        );
+        return out;
+    }
+    let mut rows = vec![[
+        "ECOSYSTEM".to_string(),
+        "RECORDS".to_string(),
+        "IMPORTED".to_string(),
+        "AGE".to_string(),
+        "SOURCE".to_string(),
+    ]];
+    let mut stale = Vec::new();
+    for e in &st.ecosystems {
+        let age = e
+            .imported_at
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| human_age(now - t))
+            .unwrap_or_else(|| "?".into());
+        if e.is_stale(now) {
+            stale.push(e.ecosystem.clone());
+        }
+        rows.push([
+            e.ecosystem.clone(),
+            e.records.to_string(),
+            e.imported_at.clone().unwrap_or_else(|| "?".into()),
+            age,
+            e.source.clone().unwrap_or_default(),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (w, c)) in widths.iter().zip(r.iter()).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if !stale.is_empty() {
+        let _ = writeln!(
+            out,
+            "Older than 24 h: {} (scans refresh it unless --offline; or run `layerscan db update`).",
+            stale.join(", ")
+        );
+    }
+    out
+}
+
+fn bundled_status_text(path: &std::path::Path) -> anyhow::Result<String> {
+    let store = MemoryStore::bundled()?;
+    let counts: Vec<String> = store
+        .counts()
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "No advisory database at {}.", path.display());
+    let _ = writeln!(
+        out,
+        "Scans use only the small bundled sample: {} advisories{}.",
+        store.len(),
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        }
+    );
+    let _ = writeln!(
+        out,
+        "For full data run `layerscan db update` (or `layerscan db import PATH` for OSV export zips)."
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        assert_eq!(human_age(time::Duration::seconds(5)), "5s");
+        assert_eq!(human_age(time::Duration::minutes(3)), "3m");
+        assert_eq!(human_age(time::Duration::hours(5)), "5h");
+        assert_eq!(human_age(time::Duration::hours(49)), "2d");
+    }
 }

@@ -1,10 +1,25 @@
 //! The local advisory database (and the bundled sample), behind [`AdvisoryStore`].
 //!
-//! OWNER: db helper. The signatures below are the contract with the matcher and the scan command.
+//! Scans must stay fast on a Lambda cold start, so the database is SQLite opened read-only with one
+//! indexed lookup per package; everything slow (parsing OSV exports, building indexes) happens in
+//! `db import`/`db update`, which build a new file beside the current one and rename it over, so a
+//! failed or killed import can never leave a half-written database behind.
+//!
+//! The matcher depends only on [`AdvisoryStore`]; the scan command on [`open_for_scan`].
 
 use crate::advisory::Advisory;
 use crate::cli::DbArgs;
 use crate::model::AdvisorySource;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+pub mod bundled;
+pub mod import;
+pub mod sqlite;
+pub mod update;
+
+pub use bundled::MemoryStore;
+pub use sqlite::SqliteStore;
 
 /// Where the matcher gets advisories from.
 pub trait AdvisoryStore {
@@ -16,10 +31,141 @@ pub trait AdvisoryStore {
     fn advisory_by_id(&self, id: &str) -> anyhow::Result<Option<Advisory>>;
 }
 
+/// The ecosystems the matcher understands, as OSV spells their base names (and as the export bucket
+/// names its directories). Records for any other ecosystem are counted and skipped on import.
+pub const KNOWN_ECOSYSTEMS: [&str; 4] = ["PyPI", "Debian", "Alpine", "Ubuntu"];
+
+/// The canonical spelling of a known ecosystem base (`pypi` → `PyPI`), or `None` when unknown.
+pub fn canonical_base(base: &str) -> Option<&'static str> {
+    let base = base.trim();
+    KNOWN_ECOSYSTEMS
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(base))
+        .copied()
+}
+
+/// The default base URL of OSV's per-ecosystem exports.
+pub const DEFAULT_MIRROR: &str = "https://osv-vulnerabilities.storage.googleapis.com";
+
+/// A database older than this is refreshed by scans (unless `--offline`/`--skip-db-update`).
+pub const MAX_AGE: time::Duration = time::Duration::hours(24);
+
+/// `<cache-dir>/db`.
+pub fn db_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("db")
+}
+
+/// `<cache-dir>/db/advisories.sqlite`.
+pub fn db_path(cache_dir: &Path) -> PathBuf {
+    db_dir(cache_dir).join("advisories.sqlite")
+}
+
+/// What scans say when they fall back to the bundled sample.
+pub fn bundled_note(records: usize) -> String {
+    format!(
+        "no local advisory database: using the small bundled sample ({records} advisories), not full data; \
+         run `layerscan db update` (or `layerscan db import PATH`) to get full OSV data"
+    )
+}
+
 /// Open the advisory data for a scan: the local database (auto-updated when older than 24 h unless
-/// `--offline`), else the bundled sample. Warnings go to the report and stderr.
+/// `--offline` or `--skip-db-update`), else the bundled sample.
+///
+/// The returned warnings (failed auto-update, bundled sample in use) are not printed here: the caller
+/// puts them into the report's warnings and logs them to stderr.
 pub fn open_for_scan(
-    _args: &DbArgs,
+    args: &DbArgs,
 ) -> anyhow::Result<(Box<dyn AdvisoryStore>, AdvisorySource, Vec<String>)> {
-    anyhow::bail!("advisory database not implemented yet")
+    let cache = crate::cli::cache_dir(args.cache_dir.as_ref());
+    let path = db_path(&cache);
+    let mut warnings = Vec::new();
+    if !path.exists() {
+        let store = MemoryStore::bundled()?;
+        let note = bundled_note(store.len());
+        warnings.push(note.clone());
+        let source = AdvisorySource {
+            kind: "bundled".into(),
+            records: store.len() as u64,
+            updated_at: None,
+            note: Some(note),
+        };
+        return Ok((Box::new(store), source, warnings));
+    }
+
+    let store = SqliteStore::open(&path)?;
+    let mut status = store.status()?;
+    if !args.offline && !args.skip_db_update {
+        let now = time::OffsetDateTime::now_utc();
+        let stale: Vec<String> = status
+            .ecosystems
+            .iter()
+            .filter(|e| e.is_stale(now))
+            .map(|e| e.ecosystem.clone())
+            .collect();
+        if !stale.is_empty() {
+            drop(store);
+            let mirror = args
+                .db_mirror
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MIRROR.to_string());
+            let outcome = update::update_in_thread(path.clone(), stale.clone(), mirror);
+            if let Err(e) = outcome {
+                let when = status
+                    .updated_at()
+                    .unwrap_or_else(|| "an unknown time".into());
+                warnings.push(format!(
+                    "advisory database is older than 24 h and the update of {} failed: {e:#}; \
+                     using the existing database (last imported {when})",
+                    stale.join(",")
+                ));
+            }
+            let store = SqliteStore::open(&path)?;
+            status = store.status()?;
+            return Ok(finish_db(store, status, warnings));
+        }
+    }
+    Ok(finish_db(store, status, warnings))
+}
+
+fn finish_db(
+    store: SqliteStore,
+    status: sqlite::DbStatus,
+    warnings: Vec<String>,
+) -> (Box<dyn AdvisoryStore>, AdvisorySource, Vec<String>) {
+    let source = AdvisorySource {
+        kind: "database".into(),
+        records: status.total_records,
+        updated_at: status.updated_at(),
+        note: None,
+    };
+    (Box::new(store), source, warnings)
+}
+
+/// Remove files a killed import or download left in the db dir (`*.tmp-*`, `*.download-*`).
+pub(crate) fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".advisories.sqlite.tmp-") || name.starts_with(".download-") {
+            // Only files older than an hour: another import may be running right now.
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Create the db dir with a readable error.
+pub(crate) fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the advisory database directory {}", dir.display()))
 }

@@ -1,0 +1,390 @@
+//! `db import`: OSV records from export zips (`<ID>.json` entries, read one entry at a time straight
+//! from the zip, never unpacked to disk), directories of `.json` files (recursive) and single records,
+//! into a new database that replaces the live one only when every record was valid.
+
+use super::sqlite::{AddOutcome, Builder, DbStatus, Origin};
+use crate::advisory::{Advisory, AdvisoryError};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Larger records are refused (the largest real OSV records are a few MB).
+pub const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// One thing to import, and where its records should be said to come from.
+#[derive(Debug, Clone)]
+pub struct ImportInput {
+    pub path: PathBuf,
+    pub origin: Origin,
+    /// Replace every record of this ecosystem base (a full export being refreshed).
+    pub replace: Option<&'static str>,
+}
+
+impl ImportInput {
+    /// A path given on the command line: its origin is the path itself.
+    pub fn path(path: PathBuf) -> ImportInput {
+        let label = std::fs::canonicalize(&path)
+            .unwrap_or_else(|_| path.clone())
+            .display()
+            .to_string();
+        ImportInput {
+            path,
+            origin: Origin {
+                label,
+                ..Origin::default()
+            },
+            replace: None,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    /// Records stored (new or replacing one with the same id).
+    pub imported: u64,
+    /// Of those, how many replaced an existing record.
+    pub replaced: u64,
+    /// Records removed because their ecosystem was refreshed wholesale (`db update`).
+    pub removed: u64,
+    /// Records stored per ecosystem base in this import.
+    pub per_ecosystem: BTreeMap<String, u64>,
+    /// Records skipped per unknown ecosystem base.
+    pub unknown_ecosystems: BTreeMap<String, u64>,
+    /// Records skipped because they name no package at all.
+    pub without_packages: u64,
+    /// Zip entries that are not `.json` files.
+    pub other_entries: u64,
+    /// The database afterwards.
+    pub status: DbStatus,
+    pub warnings: Vec<String>,
+}
+
+impl ImportSummary {
+    pub fn unknown_total(&self) -> u64 {
+        self.unknown_ecosystems.values().sum()
+    }
+}
+
+/// Where a record was read from, for error messages.
+struct Place<'a> {
+    file: &'a Path,
+    entry: Option<&'a str>,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.entry {
+            Some(e) => write!(f, "{}, zip entry {e}", self.file.display()),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+struct Run {
+    builder: Builder,
+    imported: u64,
+    replaced: u64,
+    per_ecosystem: BTreeMap<String, u64>,
+    unknown: BTreeMap<String, u64>,
+    without_packages: u64,
+    other_entries: u64,
+    buf: Vec<u8>,
+}
+
+/// Import `inputs` into the database at `db_path` atomically: on any error the database file is
+/// left exactly as it was.
+pub fn import(db_path: &Path, inputs: &[ImportInput]) -> anyhow::Result<ImportSummary> {
+    for input in inputs {
+        if !input.path.exists() {
+            anyhow::bail!(
+                "{}: no such file or directory; the advisory database was not changed",
+                input.path.display()
+            );
+        }
+    }
+    let mut run = Run {
+        builder: Builder::start(db_path)?,
+        imported: 0,
+        replaced: 0,
+        per_ecosystem: BTreeMap::new(),
+        unknown: BTreeMap::new(),
+        without_packages: 0,
+        other_entries: 0,
+        buf: Vec::with_capacity(64 * 1024),
+    };
+    let mut removed = 0;
+    for input in inputs {
+        if let Some(base) = input.replace {
+            removed += run.builder.clear_ecosystem(base)?;
+        }
+        let origin = run.builder.origin(input.origin.clone());
+        run.input(&input.path, origin)
+            .context("the advisory database was not changed")?;
+    }
+    let Run {
+        builder,
+        imported,
+        replaced,
+        per_ecosystem,
+        unknown,
+        without_packages,
+        other_entries,
+        ..
+    } = run;
+    let warnings = builder.warnings.clone();
+    let status = builder.finish()?;
+    Ok(ImportSummary {
+        imported,
+        replaced,
+        removed,
+        per_ecosystem,
+        unknown_ecosystems: unknown,
+        without_packages,
+        other_entries,
+        status,
+        warnings,
+    })
+}
+
+fn is_json_name(name: &str) -> bool {
+    name.len() > 5
+        && name
+            .get(name.len() - 5..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(".json"))
+}
+
+impl Run {
+    fn input(&mut self, path: &Path, origin: usize) -> anyhow::Result<()> {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.is_dir() {
+            return self.dir(path, origin);
+        }
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut magic = [0u8; 4];
+        let n = read_up_to(&mut f, &mut magic)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
+            return self.zip(path, f, origin);
+        }
+        self.buf.clear();
+        self.buf
+            .extend_from_slice(magic.get(..n).unwrap_or_default());
+        (&mut f)
+            .take(MAX_RECORD_BYTES)
+            .read_to_end(&mut self.buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let place = Place {
+            file: path,
+            entry: None,
+        };
+        self.record(&place, path, origin)
+    }
+
+    fn dir(&mut self, dir: &Path, origin: usize) -> anyhow::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading directory {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading directory {}", dir.display()))?;
+        entries.sort();
+        for p in entries {
+            let ft = std::fs::symlink_metadata(&p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .file_type();
+            if ft.is_dir() {
+                self.dir(&p, origin)?;
+            } else if p
+                .file_name()
+                .is_some_and(|n| is_json_name(&n.to_string_lossy()))
+                && (ft.is_file() || (ft.is_symlink() && p.is_file()))
+            {
+                self.buf.clear();
+                std::fs::File::open(&p)
+                    .and_then(|f| f.take(MAX_RECORD_BYTES + 1).read_to_end(&mut self.buf))
+                    .with_context(|| format!("reading {}", p.display()))?;
+                let place = Place {
+                    file: &p,
+                    entry: None,
+                };
+                self.record(&place, &p, origin)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn zip(&mut self, path: &Path, file: std::fs::File, origin: usize) -> anyhow::Result<()> {
+        let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+        let mut archive = zip::ZipArchive::new(reader)
+            .with_context(|| format!("{}: not a readable zip archive", path.display()))?;
+        for i in 0..archive.len() {
+            let mut entry = archive
+                .by_index(i)
+                .with_context(|| format!("{}: reading zip entry #{i}", path.display()))?;
+            let name = entry
+                .name()
+                .map(|n| n.into_owned())
+                .unwrap_or_else(|_| format!("#{i}"));
+            if entry.is_dir() {
+                continue;
+            }
+            if !is_json_name(&name) {
+                self.other_entries += 1;
+                continue;
+            }
+            if entry.size() > MAX_RECORD_BYTES {
+                anyhow::bail!(
+                    "{}, zip entry {name}: {} bytes is larger than the {MAX_RECORD_BYTES}-byte limit for one record",
+                    path.display(),
+                    entry.size()
+                );
+            }
+            self.buf.clear();
+            (&mut entry)
+                .take(MAX_RECORD_BYTES + 1)
+                .read_to_end(&mut self.buf)
+                .with_context(|| format!("{}, zip entry {name}: reading", path.display()))?;
+            drop(entry);
+            let place = Place {
+                file: path,
+                entry: Some(&name),
+            };
+            let stem = Path::new(&name).to_path_buf();
+            self.record(&place, &stem, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Parse, validate and store the record in `self.buf`. `name_hint` names the record when it is
+    /// too broken to have an id.
+    fn record(&mut self, place: &Place<'_>, name_hint: &Path, origin: usize) -> anyhow::Result<()> {
+        if self.buf.len() as u64 > MAX_RECORD_BYTES {
+            anyhow::bail!("{place}: larger than the {MAX_RECORD_BYTES}-byte limit for one record");
+        }
+        let adv = match Advisory::from_json(&self.buf) {
+            Ok(a) => a,
+            Err(e) => {
+                let record = match &e {
+                    AdvisoryError::Invalid { id, .. } if !id.trim().is_empty() => id.clone(),
+                    _ => record_id_guess(&self.buf).unwrap_or_else(|| {
+                        name_hint
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "?".into())
+                    }),
+                };
+                anyhow::bail!("malformed OSV record {record} in {place}: {e}");
+            }
+        };
+        match self
+            .builder
+            .add(&adv, origin)
+            .with_context(|| format!("{place}: record {}", adv.id))?
+        {
+            AddOutcome::Stored {
+                ecosystems,
+                replaced,
+            } => {
+                self.imported += 1;
+                if replaced {
+                    self.replaced += 1;
+                }
+                for e in ecosystems {
+                    *self.per_ecosystem.entry(e.to_string()).or_default() += 1;
+                }
+            }
+            AddOutcome::Skipped { unknown } => {
+                if unknown.is_empty() {
+                    self.without_packages += 1;
+                }
+                for u in unknown {
+                    let u = if u.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        u
+                    };
+                    *self.unknown.entry(u).or_default() += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `id` of a syntactically valid JSON object that failed OSV validation.
+fn record_id_guess(bytes: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v.get("id")?
+        .as_str()
+        .map(str::to_string)
+        .filter(|s| !s.trim().is_empty())
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let Some(rest) = buf.get_mut(n..) else { break };
+        match r.read(rest) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names() {
+        assert!(is_json_name("PYSEC-1.json"));
+        assert!(is_json_name("a/B.JSON"));
+        assert!(!is_json_name(".json"));
+        assert!(!is_json_name("README.md"));
+    }
+
+    #[test]
+    fn a_malformed_record_names_file_and_record_and_keeps_the_db() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db/advisories.sqlite");
+        let good = dir.path().join("good.json");
+        std::fs::write(
+            &good,
+            r#"{"id":"PYSEC-9","affected":[{"package":{"ecosystem":"PyPI","name":"x"}}]}"#,
+        )
+        .unwrap();
+        import(&db, &[ImportInput::path(good.clone())]).unwrap();
+        let before = std::fs::read(&db).unwrap();
+        let bad = dir.path().join("bad.json");
+        std::fs::write(
+            &bad,
+            r#"{"id":"PYSEC-10","affected":[{"package":{"ecosystem":"PyPI","name":"x"},
+               "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0","fixed":"1"}]}]}]}"#,
+        )
+        .unwrap();
+        let err = import(&db, &[ImportInput::path(good), ImportInput::path(bad)]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("PYSEC-10") && msg.contains("bad.json"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read(&db).unwrap(), before);
+        let broken = dir.path().join("broken.json");
+        std::fs::write(&broken, "{\"id\": ").unwrap();
+        let msg = format!(
+            "{:#}",
+            import(&db, &[ImportInput::path(broken)]).unwrap_err()
+        );
+        assert!(
+            msg.contains("record broken in") && msg.contains("broken.json"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read(&db).unwrap(), before);
+    }
+}

@@ -1,0 +1,794 @@
+//! The SQLite database: the read-only store scans use, and the builder that imports write to.
+//!
+//! Schema (version [`SCHEMA_VERSION`]):
+//! - `advisories(id PRIMARY KEY, json)`: each record as compact JSON of [`Advisory`] (unknown OSV
+//!   fields dropped);
+//! - `affected(ecosystem, name, id)`: one row per (ecosystem base, normalised name) a record affects,
+//!   indexed by `(ecosystem, name, id)` for the scan lookup and by `id` for replacement;
+//! - `aliases(alias, id)`, indexed both ways;
+//! - `ecosystems`: per ecosystem base, the record count and where/when the data came from
+//!   (source path or URL, ETag/Last-Modified for conditional downloads, imported/checked times);
+//! - `info(key, value)`: `schema_version`.
+//!
+//! Imports never write the live file: [`Builder`] copies it aside (or starts a fresh file), writes in
+//! one transaction with journaling off, builds indexes after a bulk insert, and renames the finished
+//! file over the live one. Readers that already have the old file open keep reading the old inode.
+
+use super::canonical_base;
+use crate::advisory::{normalize_name, Advisory};
+use anyhow::Context;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const SCHEMA_VERSION: &str = "1";
+
+const CREATE_TABLES: &str = "
+CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE ecosystems (
+    ecosystem TEXT PRIMARY KEY,
+    records INTEGER NOT NULL,
+    source TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    imported_at TEXT,
+    checked_at TEXT
+);
+CREATE TABLE advisories (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE affected (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL);
+CREATE TABLE aliases (alias TEXT NOT NULL, id TEXT NOT NULL);
+";
+
+const CREATE_ID_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS affected_by_id ON affected(id);
+CREATE INDEX IF NOT EXISTS aliases_by_id ON aliases(id);
+";
+
+const CREATE_LOOKUP_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS affected_by_name ON affected(ecosystem, name, id);
+CREATE INDEX IF NOT EXISTS aliases_by_alias ON aliases(alias);
+";
+
+/// Now, to the second, as RFC 3339.
+pub fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_default()
+}
+
+fn parse_time(s: Option<&str>) -> Option<OffsetDateTime> {
+    s.and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+}
+
+/// What the `ecosystems` table says about one ecosystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcosystemStatus {
+    pub ecosystem: String,
+    pub records: u64,
+    pub source: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub imported_at: Option<String>,
+    /// Last time an update found the export unchanged (HTTP 304).
+    pub checked_at: Option<String>,
+}
+
+impl EcosystemStatus {
+    /// When the data was last known to be current: the later of import and unchanged-check.
+    pub fn fresh_at(&self) -> Option<OffsetDateTime> {
+        let a = parse_time(self.imported_at.as_deref());
+        let b = parse_time(self.checked_at.as_deref());
+        a.max(b)
+    }
+
+    /// Older than [`super::MAX_AGE`] (or of unknown age).
+    pub fn is_stale(&self, now: OffsetDateTime) -> bool {
+        self.fresh_at().is_none_or(|t| now - t > super::MAX_AGE)
+    }
+}
+
+/// The database as `db status` shows it.
+#[derive(Debug, Clone)]
+pub struct DbStatus {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    pub total_records: u64,
+    pub ecosystems: Vec<EcosystemStatus>,
+}
+
+impl DbStatus {
+    /// The most recent import time over all ecosystems.
+    pub fn updated_at(&self) -> Option<String> {
+        self.ecosystems
+            .iter()
+            .filter_map(|e| {
+                e.imported_at
+                    .as_deref()
+                    .and_then(|s| parse_time(Some(s)).map(|t| (t, s.to_string())))
+            })
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, s)| s)
+    }
+}
+
+/// The database opened read-only for scans.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Open read-only and check the schema version.
+    pub fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening the advisory database {}", path.display()))?;
+        check_schema(&conn).with_context(|| {
+            format!(
+                "advisory database {} is unusable; remove it and run `layerscan db update` \
+                 (or `layerscan db import`)",
+                path.display()
+            )
+        })?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn status(&self) -> anyhow::Result<DbStatus> {
+        read_status(&self.conn, &self.path)
+    }
+
+    fn parse(&self, id: &str, json: &str) -> anyhow::Result<Advisory> {
+        serde_json::from_str(json).with_context(|| {
+            format!(
+                "advisory {id} in the database {} is corrupt",
+                self.path.display()
+            )
+        })
+    }
+}
+
+fn check_schema(conn: &Connection) -> anyhow::Result<()> {
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM info WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .context("not a layerscan advisory database")?;
+    match version.as_deref() {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(v) => anyhow::bail!(
+            "database schema version {v}, this layerscan reads version {SCHEMA_VERSION}"
+        ),
+        None => anyhow::bail!("not a layerscan advisory database (no schema version)"),
+    }
+}
+
+fn read_status(conn: &Connection, path: &Path) -> anyhow::Result<DbStatus> {
+    let ctx = || format!("reading the advisory database {}", path.display());
+    let total_records: i64 = conn
+        .query_row("SELECT COUNT(*) FROM advisories", [], |r| r.get(0))
+        .with_context(ctx)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT ecosystem, records, source, etag, last_modified, imported_at, checked_at \
+             FROM ecosystems ORDER BY ecosystem",
+        )
+        .with_context(ctx)?;
+    let ecosystems = stmt
+        .query_map([], |r| {
+            Ok(EcosystemStatus {
+                ecosystem: r.get(0)?,
+                records: r.get::<_, i64>(1)?.max(0) as u64,
+                source: r.get(2)?,
+                etag: r.get(3)?,
+                last_modified: r.get(4)?,
+                imported_at: r.get(5)?,
+                checked_at: r.get(6)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .with_context(ctx)?;
+    Ok(DbStatus {
+        path: path.to_path_buf(),
+        size_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        total_records: total_records.max(0) as u64,
+        ecosystems,
+    })
+}
+
+/// Read the status of the database at `path`, or `None` when there is none.
+pub fn status_at(path: &Path) -> anyhow::Result<Option<DbStatus>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    SqliteStore::open(path)?.status().map(Some)
+}
+
+impl super::AdvisoryStore for SqliteStore {
+    fn advisories_for(&self, ecosystem_base: &str, name: &str) -> anyhow::Result<Vec<Advisory>> {
+        let Some(base) = canonical_base(ecosystem_base) else {
+            return Ok(Vec::new());
+        };
+        let name = normalize_name(base, name.trim());
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.json FROM affected f JOIN advisories a ON a.id = f.id \
+             WHERE f.ecosystem = ?1 AND f.name = ?2 ORDER BY a.id",
+        )?;
+        let rows = stmt
+            .query_map(params![base, name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| {
+                format!(
+                    "looking up {base} {name} in the advisory database {}",
+                    self.path.display()
+                )
+            })?;
+        rows.iter().map(|(id, json)| self.parse(id, json)).collect()
+    }
+
+    fn advisory_by_id(&self, id: &str) -> anyhow::Result<Option<Advisory>> {
+        let id = id.trim();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT json FROM advisories WHERE id = ?1")?;
+        let mut found: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        if found.is_none() {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT a.json FROM aliases l JOIN advisories a ON a.id = l.id \
+                 WHERE l.alias = ?1 ORDER BY a.id LIMIT 1",
+            )?;
+            found = stmt.query_row([id], |r| r.get(0)).optional()?;
+        }
+        found.map(|json| self.parse(id, &json)).transpose()
+    }
+}
+
+/// Where a batch of imported records came from, for the `ecosystems` table.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// A path or URL.
+    pub label: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// What [`Builder::add`] did with a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// Stored under these ecosystem bases; `replaced` when a record with that id existed.
+    Stored {
+        ecosystems: Vec<&'static str>,
+        replaced: bool,
+    },
+    /// Not stored: no package in a known ecosystem. The unknown ecosystem bases it named (empty
+    /// when it named no package at all).
+    Skipped { unknown: Vec<String> },
+}
+
+/// Writes a new database file beside the live one; [`Builder::finish`] swaps it in. Dropping an
+/// unfinished builder deletes the new file, leaving the live database untouched.
+pub struct Builder {
+    conn: Option<Connection>,
+    aside: PathBuf,
+    target: PathBuf,
+    /// The aside file started as a copy of the live database.
+    from_existing: bool,
+    id_indexes: bool,
+    seen: HashSet<String>,
+    touched: BTreeMap<&'static str, BTreeSet<usize>>,
+    origins: Vec<Origin>,
+    pub warnings: Vec<String>,
+}
+
+impl Builder {
+    /// Start from a copy of the live database at `target` (when it exists and is ours) or a fresh
+    /// file.
+    pub fn start(target: &Path) -> anyhow::Result<Builder> {
+        let dir = target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        super::ensure_dir(&dir)?;
+        super::remove_leftovers(&dir);
+        let stamp = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let aside = dir.join(format!(
+            ".advisories.sqlite.tmp-{}-{stamp}",
+            std::process::id()
+        ));
+        let mut warnings = Vec::new();
+        let mut from_existing = false;
+        if target.exists() {
+            match SqliteStore::open(target) {
+                Ok(store) => {
+                    drop(store);
+                    std::fs::copy(target, &aside).with_context(|| {
+                        format!(
+                            "copying the advisory database {} to {}",
+                            target.display(),
+                            aside.display()
+                        )
+                    })?;
+                    from_existing = true;
+                }
+                Err(e) => warnings.push(format!(
+                    "the existing database is replaced by a fresh one: {e:#}"
+                )),
+            }
+        }
+        let mut builder = Builder {
+            conn: None,
+            aside: aside.clone(),
+            target: target.to_path_buf(),
+            from_existing,
+            id_indexes: from_existing,
+            seen: HashSet::new(),
+            touched: BTreeMap::new(),
+            origins: Vec::new(),
+            warnings,
+        };
+        let conn = Connection::open(&aside)
+            .with_context(|| format!("creating the database file {}", aside.display()))?;
+        let ctx = || format!("preparing the database file {}", aside.display());
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536; PRAGMA locking_mode = EXCLUSIVE;",
+        )
+        .with_context(ctx)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        if !from_existing {
+            conn.execute_batch(CREATE_TABLES).with_context(ctx)?;
+            conn.execute(
+                "INSERT INTO info (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
+            )
+            .with_context(ctx)?;
+        }
+        conn.execute_batch("BEGIN").with_context(ctx)?;
+        builder.conn = Some(conn);
+        Ok(builder)
+    }
+
+    fn conn(&self) -> anyhow::Result<&Connection> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the database builder is closed"))
+    }
+
+    /// Register where the next records come from; pass the returned index to [`Builder::add`].
+    pub fn origin(&mut self, origin: Origin) -> usize {
+        self.origins.push(origin);
+        self.origins.len() - 1
+    }
+
+    fn ensure_id_indexes(&mut self) -> anyhow::Result<()> {
+        if !self.id_indexes {
+            self.conn()?
+                .execute_batch(CREATE_ID_INDEXES)
+                .context("indexing the new database")?;
+            self.id_indexes = true;
+        }
+        Ok(())
+    }
+
+    /// Drop every record indexed under `base` (an update replaces an ecosystem wholesale, so records
+    /// withdrawn from the export disappear). Returns how many records were removed.
+    pub fn clear_ecosystem(&mut self, base: &'static str) -> anyhow::Result<u64> {
+        if !self.from_existing && self.seen.is_empty() {
+            return Ok(0);
+        }
+        self.ensure_id_indexes()?;
+        let conn = self.conn()?;
+        let ctx = || format!("removing the old {base} records");
+        let removed = conn
+            .execute(
+                "DELETE FROM advisories WHERE id IN (SELECT id FROM affected WHERE ecosystem = ?1)",
+                [base],
+            )
+            .with_context(ctx)?;
+        conn.execute(
+            "DELETE FROM aliases WHERE id IN (SELECT id FROM affected WHERE ecosystem = ?1)",
+            [base],
+        )
+        .with_context(ctx)?;
+        conn.execute(
+            "DELETE FROM affected WHERE id IN (SELECT id FROM affected WHERE ecosystem = ?1)",
+            [base],
+        )
+        .with_context(ctx)?;
+        self.touched.entry(base).or_default();
+        Ok(removed as u64)
+    }
+
+    /// Store one validated record from `origin`.
+    pub fn add(&mut self, adv: &Advisory, origin: usize) -> anyhow::Result<AddOutcome> {
+        let mut keys: Vec<(&'static str, String)> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        for p in adv.affected.iter().filter_map(|a| a.package.as_ref()) {
+            let raw = Advisory::ecosystem_base(&p.ecosystem).trim();
+            match canonical_base(raw) {
+                Some(base) => keys.push((base, normalize_name(base, p.name.trim()))),
+                None => unknown.push(raw.to_string()),
+            }
+        }
+        if keys.is_empty() {
+            unknown.sort();
+            unknown.dedup();
+            return Ok(AddOutcome::Skipped { unknown });
+        }
+        keys.sort();
+        keys.dedup();
+        let json = serde_json::to_string(adv)
+            .with_context(|| format!("serialising advisory {}", adv.id))?;
+        let id = adv.id.as_str();
+        let mut replaced = false;
+        let repeat = self.seen.contains(id);
+        if self.from_existing || repeat {
+            self.ensure_id_indexes()?;
+            let conn = self.conn()?;
+            let n = conn
+                .prepare_cached("DELETE FROM advisories WHERE id = ?1")?
+                .execute([id])?;
+            conn.prepare_cached("DELETE FROM affected WHERE id = ?1")?
+                .execute([id])?;
+            conn.prepare_cached("DELETE FROM aliases WHERE id = ?1")?
+                .execute([id])?;
+            replaced = n > 0;
+        }
+        let conn = self.conn()?;
+        let ctx = || format!("storing advisory {id}");
+        conn.prepare_cached("INSERT INTO advisories (id, json) VALUES (?1, ?2)")?
+            .execute(params![id, json])
+            .with_context(ctx)?;
+        {
+            let mut ins = conn
+                .prepare_cached("INSERT INTO affected (ecosystem, name, id) VALUES (?1, ?2, ?3)")?;
+            for (base, name) in &keys {
+                ins.execute(params![base, name, id]).with_context(ctx)?;
+            }
+        }
+        {
+            let mut aliases: Vec<&str> = adv
+                .aliases
+                .iter()
+                .map(|a| a.trim())
+                .filter(|a| !a.is_empty() && *a != id)
+                .collect();
+            aliases.sort_unstable();
+            aliases.dedup();
+            let mut ins = conn.prepare_cached("INSERT INTO aliases (alias, id) VALUES (?1, ?2)")?;
+            for alias in aliases {
+                ins.execute(params![alias, id]).with_context(ctx)?;
+            }
+        }
+        if !repeat {
+            self.seen.insert(id.to_string());
+        }
+        let ecosystems: Vec<&'static str> = {
+            let mut v: Vec<&'static str> = keys.iter().map(|(b, _)| *b).collect();
+            v.dedup();
+            v
+        };
+        for base in &ecosystems {
+            self.touched.entry(base).or_default().insert(origin);
+        }
+        Ok(AddOutcome::Stored {
+            ecosystems,
+            replaced,
+        })
+    }
+
+    /// Build the indexes, write the per-ecosystem metadata, and atomically replace the live
+    /// database with the new file. Returns the status of the new database.
+    pub fn finish(mut self) -> anyhow::Result<DbStatus> {
+        let now = now_rfc3339();
+        {
+            let conn = self.conn()?;
+            let ctx = || "indexing the new advisory database".to_string();
+            conn.execute_batch(CREATE_ID_INDEXES).with_context(ctx)?;
+            conn.execute_batch(CREATE_LOOKUP_INDEXES)
+                .with_context(ctx)?;
+            let counts: Vec<(String, i64)> = conn
+                .prepare("SELECT ecosystem, COUNT(DISTINCT id) FROM affected GROUP BY ecosystem")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+                .with_context(ctx)?;
+            let counts: BTreeMap<String, i64> = counts.into_iter().collect();
+            conn.execute(
+                "UPDATE ecosystems SET records = 0 WHERE ecosystem NOT IN \
+                 (SELECT DISTINCT ecosystem FROM affected)",
+                [],
+            )?;
+            for (eco, n) in &counts {
+                conn.execute(
+                    "INSERT INTO ecosystems (ecosystem, records) VALUES (?1, ?2) \
+                     ON CONFLICT(ecosystem) DO UPDATE SET records = excluded.records",
+                    params![eco, n],
+                )?;
+            }
+            for (base, origins) in &self.touched {
+                let labels: Vec<&str> = origins
+                    .iter()
+                    .filter_map(|&i| self.origins.get(i))
+                    .map(|o| o.label.as_str())
+                    .collect();
+                // Conditional-download validators only mean something for one whole export.
+                let (etag, last_modified) = match origins.iter().next() {
+                    Some(&i) if origins.len() == 1 => self
+                        .origins
+                        .get(i)
+                        .map(|o| (o.etag.clone(), o.last_modified.clone()))
+                        .unwrap_or_default(),
+                    _ => (None, None),
+                };
+                let records = counts.get(*base).copied().unwrap_or(0);
+                conn.execute(
+                    "INSERT INTO ecosystems (ecosystem, records, source, etag, last_modified, imported_at, checked_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                     ON CONFLICT(ecosystem) DO UPDATE SET records = excluded.records, \
+                     source = excluded.source, etag = excluded.etag, \
+                     last_modified = excluded.last_modified, imported_at = excluded.imported_at, \
+                     checked_at = excluded.checked_at",
+                    params![base, records, labels.join(", "), etag, last_modified, now],
+                )?;
+            }
+            conn.execute("DELETE FROM ecosystems WHERE records = 0", [])?;
+            conn.execute_batch("COMMIT").with_context(ctx)?;
+        }
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("the database builder is closed"))?;
+        conn.close()
+            .map_err(|(_, e)| e)
+            .with_context(|| format!("closing {}", self.aside.display()))?;
+        std::fs::File::open(&self.aside)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", self.aside.display()))?;
+        std::fs::rename(&self.aside, &self.target).with_context(|| {
+            format!(
+                "replacing the advisory database {} with {}",
+                self.target.display(),
+                self.aside.display()
+            )
+        })?;
+        if let Some(dir) = self.target.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        status_at(&self.target)?
+            .ok_or_else(|| anyhow::anyhow!("{} vanished", self.target.display()))
+    }
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            let _ = std::fs::remove_file(&self.aside);
+        }
+    }
+}
+
+/// Record that an update found these ecosystems' exports unchanged (a small in-place transaction;
+/// SQLite's journal makes it atomic).
+pub fn mark_checked(path: &Path, bases: &[&str]) -> anyhow::Result<()> {
+    if bases.is_empty() || !path.exists() {
+        return Ok(());
+    }
+    let ctx = || format!("updating the advisory database {}", path.display());
+    let mut conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).with_context(ctx)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .with_context(ctx)?;
+    let tx = conn.transaction().with_context(ctx)?;
+    let now = now_rfc3339();
+    for base in bases {
+        tx.execute(
+            "UPDATE ecosystems SET checked_at = ?1 WHERE ecosystem = ?2",
+            params![now, base],
+        )
+        .with_context(ctx)?;
+    }
+    tx.commit().with_context(ctx)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::AdvisoryStore;
+
+    fn rec(json: &str) -> Advisory {
+        Advisory::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn build(path: &Path, recs: &[&str]) -> DbStatus {
+        let mut b = Builder::start(path).unwrap();
+        let o = b.origin(Origin {
+            label: "test".into(),
+            ..Origin::default()
+        });
+        for r in recs {
+            b.add(&rec(r), o).unwrap();
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn build_then_lookup_by_name_id_alias() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db").join("advisories.sqlite");
+        let st = build(
+            &path,
+            &[
+                r#"{"id":"PYSEC-1","aliases":["CVE-1","GHSA-1"],"affected":[{"package":{"ecosystem":"PyPI","name":"Jinja2"}}]}"#,
+                r#"{"id":"DEBIAN-1","affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"}},{"package":{"ecosystem":"Debian:11","name":"openssl"}}]}"#,
+                r#"{"id":"GO-1","affected":[{"package":{"ecosystem":"Go","name":"x"}}]}"#,
+            ],
+        );
+        assert_eq!(st.total_records, 2);
+        let counts: Vec<(String, u64)> = st
+            .ecosystems
+            .iter()
+            .map(|e| (e.ecosystem.clone(), e.records))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![("Debian".to_string(), 1), ("PyPI".to_string(), 1)]
+        );
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.advisories_for("PyPI", "jinja2").unwrap().len(), 1);
+        assert_eq!(store.advisories_for("pypi", "JINJA2").unwrap().len(), 1);
+        assert_eq!(store.advisories_for("Debian", "openssl").unwrap().len(), 1);
+        assert!(store.advisories_for("Go", "x").unwrap().is_empty());
+        assert_eq!(
+            store.advisory_by_id("GHSA-1").unwrap().map(|a| a.id),
+            Some("PYSEC-1".into())
+        );
+        assert!(store.advisory_by_id("GO-1").unwrap().is_none());
+        // No leftovers in the db dir.
+        let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["advisories.sqlite".to_string()]);
+    }
+
+    #[test]
+    fn reimport_replaces_by_id_including_index_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.sqlite");
+        build(
+            &path,
+            &[
+                r#"{"id":"A","aliases":["CVE-A"],"affected":[{"package":{"ecosystem":"PyPI","name":"old"}}]}"#,
+            ],
+        );
+        let st = build(
+            &path,
+            &[
+                r#"{"id":"A","aliases":["CVE-B"],"affected":[{"package":{"ecosystem":"PyPI","name":"new"}}]}"#,
+                r#"{"id":"B","affected":[{"package":{"ecosystem":"PyPI","name":"new"}}]}"#,
+            ],
+        );
+        assert_eq!(st.total_records, 2);
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.advisories_for("PyPI", "old").unwrap().is_empty());
+        assert_eq!(store.advisories_for("PyPI", "new").unwrap().len(), 2);
+        assert!(store.advisory_by_id("CVE-A").unwrap().is_none());
+        assert!(store.advisory_by_id("CVE-B").unwrap().is_some());
+    }
+
+    #[test]
+    fn duplicate_ids_within_one_fresh_import_keep_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.sqlite");
+        let st = build(
+            &path,
+            &[
+                r#"{"id":"A","affected":[{"package":{"ecosystem":"PyPI","name":"x"}}]}"#,
+                r#"{"id":"A","affected":[{"package":{"ecosystem":"PyPI","name":"y"}}]}"#,
+            ],
+        );
+        assert_eq!(st.total_records, 1);
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.advisories_for("PyPI", "x").unwrap().is_empty());
+        assert_eq!(store.advisories_for("PyPI", "y").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unfinished_builder_leaves_the_live_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.sqlite");
+        build(
+            &path,
+            &[r#"{"id":"A","affected":[{"package":{"ecosystem":"PyPI","name":"x"}}]}"#],
+        );
+        let before = std::fs::read(&path).unwrap();
+        {
+            let mut b = Builder::start(&path).unwrap();
+            let o = b.origin(Origin::default());
+            b.add(
+                &rec(r#"{"id":"B","affected":[{"package":{"ecosystem":"PyPI","name":"y"}}]}"#),
+                o,
+            )
+            .unwrap();
+            b.clear_ecosystem("PyPI").unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn clear_ecosystem_drops_only_that_ecosystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.sqlite");
+        build(
+            &path,
+            &[
+                r#"{"id":"A","affected":[{"package":{"ecosystem":"PyPI","name":"x"}}]}"#,
+                r#"{"id":"D","affected":[{"package":{"ecosystem":"Debian:12","name":"x"}}]}"#,
+            ],
+        );
+        let mut b = Builder::start(&path).unwrap();
+        assert_eq!(b.clear_ecosystem("PyPI").unwrap(), 1);
+        let st = b.finish().unwrap();
+        assert_eq!(st.total_records, 1);
+        assert_eq!(st.ecosystems.len(), 1);
+        assert_eq!(st.ecosystems[0].ecosystem, "Debian");
+    }
+
+    #[test]
+    fn not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.sqlite");
+        std::fs::write(&path, b"hello").unwrap();
+        let err = format!("{:#}", SqliteStore::open(&path).unwrap_err());
+        assert!(err.contains("advisories.sqlite"), "{err}");
+    }
+
+    #[test]
+    fn staleness() {
+        let now = OffsetDateTime::now_utc();
+        let fmt = |t: OffsetDateTime| Some(t.format(&Rfc3339).unwrap());
+        let mut e = EcosystemStatus {
+            ecosystem: "PyPI".into(),
+            records: 1,
+            source: None,
+            etag: None,
+            last_modified: None,
+            imported_at: fmt(now - time::Duration::hours(30)),
+            checked_at: None,
+        };
+        assert!(e.is_stale(now));
+        e.checked_at = fmt(now - time::Duration::hours(1));
+        assert!(!e.is_stale(now));
+        e.imported_at = None;
+        e.checked_at = None;
+        assert!(e.is_stale(now));
+    }
+}
