@@ -15,7 +15,7 @@ use crate::cli::RegistryArgs;
 use crate::model::{ArtifactType, LayerRef, Target};
 use crate::source::{LayerBlob, Source};
 use anyhow::{anyhow, bail, Context};
-use auth::{CredentialSource, Credentials};
+use auth::CredentialSource;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -26,7 +26,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use auth::{ecr_credentials, ecr_credentials_blocking, ecr_credentials_with};
+pub use auth::{ecr_credentials, ecr_credentials_blocking, ecr_credentials_with, Credentials};
 pub use reference::EcrHost;
 
 /// Attempts for manifest, config and starting a blob fetch.
@@ -62,6 +62,19 @@ impl RegistryOptions {
             credentials: None,
             registry_host: None,
         }
+    }
+}
+
+/// Registry flags with no credentials set (for [`RegistrySource::open_with`]).
+fn no_flags(opts: &RegistryOptions) -> RegistryArgs {
+    RegistryArgs {
+        platform: opts.platform.clone(),
+        insecure: opts.insecure,
+        username: None,
+        password: None,
+        password_stdin: false,
+        registry_token: None,
+        timeout: opts.timeout.as_secs(),
     }
 }
 
@@ -122,10 +135,8 @@ impl RegistrySource {
             let (auth, auth_source) = match (opts.credentials.clone(), &args) {
                 (Some(c), _) => (c, CredentialSource::Explicit),
                 (None, Some(a)) => auth::resolve(&image, a).await?,
-                (None, None) => match auth::from_docker_config(&image) {
-                    Some(c) => (c, CredentialSource::DockerConfig),
-                    None => (Credentials::Anonymous, CredentialSource::None),
-                },
+                // No flags: the rest of the chain (docker config, ECR, anonymous).
+                (None, None) => auth::resolve(&image, &no_flags(&opts)).await?,
             };
             tracing::debug!("registry {}: authenticating with {auth_source}", image.host);
             let client = build_client(&image, &opts).await?;
@@ -503,7 +514,17 @@ impl Inner {
         let mut stream = self.start_blob_once(digest).await?;
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
-            let chunk = item.map_err(|e| FetchError::Retry(self.stream_error(digest, e).into()))?;
+            let chunk = item.map_err(|e| {
+                let corrupt = e
+                    .get_ref()
+                    .is_some_and(|i| i.is::<oci_client::errors::DigestError>());
+                let err = anyhow::Error::from(self.stream_error(digest, e));
+                if corrupt {
+                    FetchError::Fatal(err)
+                } else {
+                    FetchError::Retry(err)
+                }
+            })?;
             if out.len() + chunk.len() > MAX_DOCUMENT {
                 return Err(FetchError::Fatal(anyhow!(
                     "blob {digest} is larger than {MAX_DOCUMENT} bytes"
