@@ -744,6 +744,14 @@ fn bundled_advisories_find_known_flaws() {
                 pkg("PyYAML", "5.3.1"),
                 pkg("urllib3", "1.26.4"),
                 pkg("requests", "2.32.3"),
+                pkg("aiohttp", "3.8.4"),
+                pkg("Pillow", "9.0.0"),
+                pkg("Flask", "0.12.2"),
+                pkg("Werkzeug", "2.2.2"),
+                pkg("idna", "3.6"),
+                pkg("certifi", "2022.12.7"),
+                pkg("cryptography", "3.3.1"),
+                pkg("Jinja2", "2.11.2"),
             ],
         ),
     );
@@ -756,11 +764,132 @@ fn bundled_advisories_find_known_flaws() {
     assert!(has("requests", "CVE-2023-32681"), "{v:#?}");
     assert!(has("PyYAML", "CVE-2020-14343"), "{v:#?}");
     assert!(has("urllib3", "CVE-2021-33503"), "{v:#?}");
+    for (p, cve) in [
+        ("aiohttp", "CVE-2023-37276"),
+        ("aiohttp", "CVE-2024-23334"),
+        ("Pillow", "CVE-2022-24303"),
+        ("Flask", "CVE-2018-1000656"),
+        ("Werkzeug", "CVE-2023-25577"),
+        ("Werkzeug", "CVE-2024-34069"),
+        ("idna", "CVE-2024-3651"),
+        ("certifi", "CVE-2023-37920"),
+        ("cryptography", "CVE-2020-36242"),
+        ("Jinja2", "CVE-2020-28493"),
+        ("Jinja2", "CVE-2024-22195"),
+    ] {
+        assert!(has(p, cve), "{p} {cve}: {v:#?}");
+    }
+    // certifi 2022.12.7 is the fix for the TrustCor removal; cryptography 3.3.1 predates the
+    // 40.x SSH flaw.
+    assert!(!has("certifi", "CVE-2022-23491"));
+    assert!(!has("cryptography", "CVE-2023-38325"));
+    // PYSEC + GHSA pairs are one finding, with the GHSA severity.
+    let yaml = v
+        .iter()
+        .find(|x| x.vulnerability_id == "CVE-2020-14343")
+        .expect("pyyaml");
+    assert_eq!(yaml.aliases, ["GHSA-8q59-q68h-6hv4", "PYSEC-2021-142"]);
+    assert_eq!(yaml.severity, Severity::Critical);
     assert!(
         !v.iter()
             .any(|x| x.installed_version == "2.32.3" && x.vulnerability_id == "CVE-2023-32681"),
         "{v:#?}"
     );
+}
+
+/// The OS packages of `testdata/src/debian-app` and `alpine-app` against the bundled records.
+#[test]
+fn bundled_advisories_on_the_fixture_os_packages() {
+    let store = MemStore(bundled().into_iter().map(|(_, a)| a).collect());
+    let debian = vec![
+        os_pkg("bsdutils", "1:2.38.1-5+b1", "util-linux", "2.38.1-5"),
+        os_pkg("curl", "7.88.1-10+deb12u4", "curl", "7.88.1-10+deb12u4"),
+        os_pkg("libc6", "2.36-9+deb12u3", "glibc", "2.36-9+deb12u3"),
+        os_pkg("libexpat1", "2.5.0-1", "expat", "2.5.0-1"),
+        os_pkg("libssl3", "3.0.11-1~deb12u1", "openssl", "3.0.11-1~deb12u1"),
+        os_pkg("wget", "1.21.3-1+b2", "wget", "1.21.3-1"),
+        os_pkg("zlib1g", "1:1.2.13.dfsg-1", "zlib", "1:1.2.13.dfsg-1"),
+    ];
+    let (v, w) = run(&store, report(Some(("debian", "12")), "debian", debian));
+    assert!(w.is_empty(), "{w:?}");
+    let got: BTreeSet<(String, String, Option<String>)> = v
+        .iter()
+        .map(|x| {
+            (
+                x.pkg_name.clone(),
+                x.vulnerability_id.clone(),
+                x.fixed_version.clone(),
+            )
+        })
+        .collect();
+    let want =
+        |p: &str, id: &str, fixed: &str| (p.to_string(), id.to_string(), Some(fixed.to_string()));
+    for item in [
+        want("bsdutils", "CVE-2024-28085", "2.38.1-5+deb12u1"),
+        want("libc6", "CVE-2023-6246", "2.36-9+deb12u4"),
+        want("libc6", "CVE-2023-6779", "2.36-9+deb12u4"),
+        want("libexpat1", "CVE-2024-45490", "2.5.0-1+deb12u1"),
+        want("libssl3", "CVE-2023-5363", "3.0.11-1~deb12u2"),
+        want("libssl3", "CVE-2024-6119", "3.0.14-1~deb12u2"),
+        want("wget", "CVE-2024-38428", "1.21.3-1+deb12u1"),
+    ] {
+        assert!(got.contains(&item), "missing {item:?} in {got:#?}");
+    }
+    // Fixed in the installed versions: glibc's Looney Tunables (u3), curl's SOCKS5 flaw (u4).
+    assert!(!got
+        .iter()
+        .any(|(_, id, _)| id == "CVE-2023-4911" || id == "CVE-2023-38545"));
+    // DSA-5611-1 names three CVEs that are all findings: folded into their aliases.
+    assert!(
+        !got.iter().any(|(_, id, _)| id.starts_with("DSA-")),
+        "{got:#?}"
+    );
+    let glibc = v
+        .iter()
+        .find(|x| x.vulnerability_id == "CVE-2023-6246")
+        .expect("glibc");
+    assert_eq!(glibc.aliases, ["DEBIAN-CVE-2023-6246", "DSA-5611-1"]);
+    assert_eq!(glibc.severity, Severity::High);
+    assert_eq!(
+        v.first().map(|x| x.severity),
+        Some(Severity::High),
+        "worst first"
+    );
+
+    let mut libcrypto = pkg("libcrypto3", "3.3.1-r0");
+    libcrypto.src_name = Some("openssl".into());
+    let mut expat = pkg("libexpat", "2.6.2-r0");
+    expat.src_name = Some("expat".into());
+    let mut musl = pkg("musl", "1.2.5-r0");
+    musl.src_name = Some("musl".into());
+    let (v, w) = run(
+        &store,
+        report(
+            Some(("alpine", "3.20.3")),
+            "alpine",
+            vec![libcrypto, expat, musl],
+        ),
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let got: BTreeSet<(&str, &str, Option<&str>)> = v
+        .iter()
+        .map(|x| {
+            (
+                x.pkg_name.as_str(),
+                x.vulnerability_id.as_str(),
+                x.fixed_version.as_deref(),
+            )
+        })
+        .collect();
+    assert!(
+        got.contains(&("libcrypto3", "CVE-2024-6119", Some("3.3.2-r0"))),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("libexpat", "CVE-2024-45490", Some("2.6.3-r0"))),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|(p, _, _)| *p == "musl"), "{got:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
