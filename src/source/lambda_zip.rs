@@ -52,7 +52,7 @@ impl LambdaZipSource {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
         let zip = zip::ZipArchive::new(BufReader::new(file))
             .with_context(|| format!("{name} is not a valid zip file"))?;
-        let mut all_in_layer_dirs = zip.len() > 0;
+        let mut all_in_layer_dirs = !zip.is_empty();
         for raw in zip.file_names_raw() {
             let name = String::from_utf8_lossy(raw);
             let norm = crate::unpack::normalize_path(&name.replace('\\', "/"));
