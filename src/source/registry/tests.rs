@@ -7,6 +7,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
 
+/// Answers one request: (socket, path, Authorization header).
+type Handler = Arc<dyn Fn(&mut TcpStream, &str, Option<&str>) + Send + Sync>;
+
 #[derive(Debug, Clone)]
 struct Seen {
     port: u16,
@@ -80,11 +83,7 @@ fn read_request(sock: &TcpStream) -> Option<(String, Option<String>)> {
     Some((path, auth))
 }
 
-fn serve(
-    listener: TcpListener,
-    handler: Arc<dyn Fn(&mut TcpStream, &str, Option<&str>) + Send + Sync>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-) {
+fn serve(listener: TcpListener, handler: Handler, seen: Arc<Mutex<Vec<Seen>>>) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     std::thread::spawn(move || {
         for sock in listener.incoming() {
@@ -157,7 +156,7 @@ fn start(b: Behaviour) -> Fake {
     let failures = Arc::new(Mutex::new(b.manifest_failures));
     let docs: HashMap<String, (Vec<u8>, &'static str)> = [
         (
-            format!("/v2/app/manifests/v1"),
+            "/v2/app/manifests/v1".to_string(),
             (manifest.clone(), manifest::OCI_MANIFEST),
         ),
         (
@@ -318,6 +317,7 @@ fn pull_by_digest_and_wrong_digest() {
     .err()
     .expect("unknown digest fails");
     let msg = format!("{err:#}");
+    eprintln!("message: {msg}");
     assert!(
         msg.contains("manifest unknown") && msg.contains(other),
         "{msg}"
@@ -332,6 +332,7 @@ fn auth_errors_name_the_registry_and_hide_secrets() {
         .err()
         .expect("anonymous fails");
     let msg = format!("{err:#}");
+    eprintln!("message: {msg}");
     assert!(
         msg.contains("requires authentication") && msg.contains(&host),
         "{msg}"
@@ -365,6 +366,7 @@ fn truncated_layer_is_an_error_naming_the_blob() {
         .read_to_end(&mut got)
         .expect_err("truncated body must fail");
     let msg = err.to_string();
+    eprintln!("message: {msg}");
     assert!(msg.contains(&fake.layer_digest), "{msg}");
 }
 
@@ -378,6 +380,7 @@ fn plain_http_needs_insecure() {
         .err()
         .expect("TLS against a plain HTTP registry fails");
     let msg = format!("{err:#}");
+    eprintln!("message: {msg}");
     assert!(msg.contains("--insecure"), "{msg}");
 }
 
