@@ -213,8 +213,10 @@ impl<'a> Matcher<'a> {
         }
     }
 
+    /// A non-fatal problem: once into the report's warnings and to stderr.
     fn warn(&mut self, w: String) {
         if self.warned.insert(w.clone()) {
+            tracing::warn!("{w}");
             self.warnings.push(w);
         }
     }
