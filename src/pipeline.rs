@@ -62,7 +62,17 @@ pub fn analyze_layers(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(layer) = layers.get(i) else { break };
                 let bar = bars.as_ref().map(|m| m.add(layer_bar(layer, i, count)));
-                let res = analyze_layer(source, i, layer, cache.as_ref(), bar.as_ref());
+                // An analyzer bug must not take the process down with a panic mid-report.
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    analyze_layer(source, i, layer, cache.as_ref(), bar.as_ref())
+                }))
+                .unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!(
+                        "internal error while analysing layer {} of {}",
+                        i + 1,
+                        count
+                    ))
+                });
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }

@@ -425,7 +425,11 @@ pub fn analyze_dir(root: &Path) -> anyhow::Result<LayerAnalysis> {
                     c.symlink(&child_rel, &target.to_string_lossy());
                 }
             } else if ft.is_dir() {
-                if name != ".git" {
+                // Pseudo-filesystems of a live root hold no packages and can be endless.
+                let pseudo = rel.is_empty()
+                    && root == Path::new("/")
+                    && matches!(name.as_str(), "proc" | "sys" | "dev");
+                if name != ".git" && !pseudo {
                     stack.push((entry.path(), child_rel));
                 }
             } else if ft.is_file() && analyzer::required(&child_rel) {
@@ -540,6 +544,55 @@ mod tests {
         gz[mid] ^= 0xff;
         gz[mid + 1] ^= 0xff;
         assert!(analyze_tar_blob(&gz[..], None, None).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalized_paths_never_escape(raw in "[a-z./]{0,40}") {
+            let n = normalize_path(&raw);
+            proptest::prop_assert!(!n.starts_with('/'));
+            proptest::prop_assert!(n.split('/').all(|c| c != ".." && c != "."));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let _ = analyze_tar_blob(&bytes[..], None, None);
+            let mut gz = vec![0x1f, 0x8b];
+            gz.extend_from_slice(&bytes);
+            let _ = analyze_tar_blob(&gz[..], None, None);
+            let mut zs = vec![0x28, 0xb5, 0x2f, 0xfd];
+            zs.extend_from_slice(&bytes);
+            let _ = analyze_tar_blob(&zs[..], None, None);
+        }
+    }
+
+    #[test]
+    fn oversized_wanted_file_is_skipped_with_a_warning() {
+        let path = "usr/lib/python3/site-packages/big-1.0.dist-info/METADATA";
+        assert!(
+            analyzer::required(path),
+            "the python analyzer wants METADATA"
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        {
+            let mut b = tar::Builder::new(&mut gz);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(MAX_FILE_SIZE + 1);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, io::repeat(b'A').take(MAX_FILE_SIZE + 1))
+                .unwrap();
+            b.finish().unwrap();
+        }
+        let gz = gz.finish().unwrap();
+        let a = analyze_tar_blob(&gz[..], None, None).unwrap();
+        assert!(a.package_sets.is_empty());
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.contains(path) && w.contains("limit")),
+            "{:?}",
+            a.warnings
+        );
     }
 
     #[test]

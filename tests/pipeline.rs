@@ -863,3 +863,155 @@ fn layer_cache_is_used_recomputed_when_corrupt_and_cleaned() {
     assert!(!entry.exists());
     assert!(sb.cache().join("layers").read_dir().is_err());
 }
+
+#[test]
+fn docker_archive_with_two_images_picks_by_tag() {
+    let sb = Sandbox::new();
+    let a = vec![layer(
+        &[E::File("etc/os-release", OS_RELEASE)],
+        Comp::Plain,
+        "ADD a",
+    )];
+    let b = vec![layer(
+        &[E::File(
+            "etc/os-release",
+            b"ID=alpine\nVERSION_ID=3.20.3\nNAME=\"Alpine Linux\"\n",
+        )],
+        Comp::Gzip,
+        "ADD b",
+    )];
+    let config_a = config_for(&a, "amd64");
+    let config_b = config_for(&b, "amd64");
+    let mut t = tar::Builder::new(Vec::new());
+    add(&mut t, "a/layer.tar", &a[0].blob);
+    add(&mut t, "b/layer.tar", &b[0].blob);
+    add(&mut t, "a.json", &config_a);
+    add(&mut t, "b.json", &config_b);
+    let manifest = json!([
+        {"Config": "a.json", "RepoTags": ["app:a"], "Layers": ["a/layer.tar"]},
+        {"Config": "b.json", "RepoTags": ["app:b"], "Layers": ["b/layer.tar"]},
+    ]);
+    add(
+        &mut t,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    let path = sb.path().join("two.tar");
+    std::fs::write(&path, t.into_inner().unwrap()).unwrap();
+    let p = path.to_str().unwrap();
+
+    let out = scan(&sb, &["image", p]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["Metadata"]["OS"]["Family"], "debian");
+
+    let out = scan(&sb, &["image", &format!("{p}:b")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["Metadata"]["OS"]["Family"], "alpine");
+    assert_eq!(report["Metadata"]["RepoTags"], json!(["app:b"]));
+    assert_eq!(report["Metadata"]["ImageID"], sha(&config_b));
+    // The compressed legacy layer is named by the digest of its blob.
+    assert_eq!(report["Metadata"]["DiffIDs"], json!([sha(&b[0].tar)]));
+
+    let out = scan(&sb, &["image", &format!("{p}:zzz")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("app:a") && err.contains("app:b"), "{err}");
+}
+
+#[test]
+fn malformed_metadata_is_a_warning_and_the_scan_goes_on() {
+    let sb = Sandbox::new();
+    let layers = vec![layer(
+        &[
+            E::File("etc/os-release", OS_RELEASE),
+            E::File(
+                "usr/lib/python3/dist-packages/broken.dist-info/METADATA",
+                b"\xff\xfe garbage without any header\n",
+            ),
+            E::File(
+                "usr/lib/python3/dist-packages/good-1.0.dist-info/METADATA",
+                &metadata("good", "1.0"),
+            ),
+        ],
+        Comp::Gzip,
+        "ADD",
+    )];
+    let (tar, _) = docker_archive(&layers, &[]);
+    let path = sb.path().join("warn.tar");
+    std::fs::write(&path, tar).unwrap();
+    let out = scan(&sb, &["image", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(
+        names(result(&report, "lang-pkgs", "python-pkg")),
+        vec!["good"]
+    );
+    let warnings = report["Warnings"]
+        .as_array()
+        .expect("warnings in the report");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("broken.dist-info")),
+        "{warnings:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.dist-info"));
+}
+
+#[test]
+fn oversized_zip_entry_is_skipped_with_a_warning() {
+    let sb = Sandbox::new();
+    let path = sb.path().join("bomb.zip");
+    {
+        let f = std::fs::File::create(&path).unwrap();
+        let mut z = zip::ZipWriter::new(f);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file(
+            "python/lib/python3.12/site-packages/bomb-1.0.dist-info/METADATA",
+            opts,
+        )
+        .unwrap();
+        let chunk = vec![b'A'; 1 << 20];
+        for _ in 0..65 {
+            z.write_all(&chunk).unwrap();
+        }
+        z.start_file(
+            "python/lib/python3.12/site-packages/ok-1.0.dist-info/METADATA",
+            opts,
+        )
+        .unwrap();
+        z.write_all(&metadata("ok", "1.0")).unwrap();
+        z.finish().unwrap();
+    }
+    let out = scan(&sb, &["layer", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(
+        names(result(&report, "lang-pkgs", "python-pkg")),
+        vec!["ok"]
+    );
+    assert!(report["Warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("bomb-1.0.dist-info")));
+}

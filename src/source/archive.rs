@@ -134,15 +134,40 @@ fn digest_in_path(path: &str) -> Option<String> {
     (is_hex && from_blobs).then(|| format!("sha256:{}", stem.to_ascii_lowercase()))
 }
 
-/// Open a docker-archive (`manifest.json` + config + layer tars) held by `store`.
-pub fn open_docker_archive(store: Arc<dyn BlobStore>, name: &str) -> anyhow::Result<StoredImage> {
+/// Open a docker-archive (`manifest.json` + config + layer tars) held by `store`. An archive can hold
+/// several images (`docker save a b`): `reference` picks by tag (`app:1.0` or `1.0`), else the first.
+pub fn open_docker_archive(
+    store: Arc<dyn BlobStore>,
+    name: &str,
+    reference: Option<&str>,
+) -> anyhow::Result<StoredImage> {
     let bytes = read_small(store.as_ref(), "manifest.json")?;
     let entries: Vec<ManifestEntry> = serde_json::from_slice(&bytes)
         .with_context(|| format!("{name}: manifest.json is not a docker-archive manifest"))?;
-    let entry = entries
-        .into_iter()
-        .next()
-        .with_context(|| format!("{name}: manifest.json lists no image"))?;
+    let tags = |e: &ManifestEntry| e.repo_tags.clone().unwrap_or_default();
+    let entry = match reference {
+        None => entries.into_iter().next(),
+        Some(r) => {
+            let all: Vec<String> = entries.iter().flat_map(tags).collect();
+            let found = entries.into_iter().find(|e| {
+                tags(e)
+                    .iter()
+                    .any(|t| t == r || t.rsplit_once(':').is_some_and(|(_, tag)| tag == r))
+            });
+            if found.is_none() {
+                bail!(
+                    "{name}: no image tagged {r:?} in the archive (available: {})",
+                    if all.is_empty() {
+                        "none tagged".to_string()
+                    } else {
+                        all.join(", ")
+                    }
+                );
+            }
+            found
+        }
+    }
+    .with_context(|| format!("{name}: manifest.json lists no image"))?;
 
     let config_path = normalize_path(&entry.config);
     if !store.exists(&config_path) {
@@ -268,10 +293,7 @@ pub fn open_local_image(
     let has_manifest = store.exists("manifest.json");
     let has_index = store.exists("index.json");
     if has_manifest && (reference.is_none() || !has_index) {
-        if let Some(r) = reference {
-            bail!("{name} is a docker-archive, which has no named references (got :{r})");
-        }
-        open_docker_archive(store, name)
+        open_docker_archive(store, name, reference)
     } else if has_index {
         layout::open_layout(store, name, reference, platform)
     } else {
