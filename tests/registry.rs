@@ -473,3 +473,242 @@ fn registry_stopped_mid_pull() {
         .expect_err("the pull must fail, not end early");
     assert!(err.to_string().contains(&digest), "{err}");
 }
+
+// ---- The CLI end to end: `layerscan image REF` against the loopback registry. ----
+
+use crate::common::{json, Sandbox};
+
+fn pushed_private() -> (Registry, String) {
+    let reg = Registry::start(true);
+    let (layout, _) = single_image("cli");
+    reg.push(layout.path(), "v1", "private/app:v1", false);
+    let reference = format!("{}/private/app:v1", reg.host());
+    (reg, reference)
+}
+
+fn scan(sb: &Sandbox, reference: &str) -> assert_cmd::Command {
+    let mut c = sb.cmd();
+    c.args([
+        "image",
+        reference,
+        "--insecure",
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    c
+}
+
+fn assert_auth_failure(out: &std::process::Output, host: &str, secret: Option<&str>) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(out.stdout.is_empty(), "no report on an error");
+    assert!(
+        stderr.contains("authentication") && stderr.contains(host),
+        "{stderr}"
+    );
+    if let Some(s) = secret {
+        assert!(!stderr.contains(s), "the password leaked: {stderr}");
+    }
+}
+
+#[test]
+fn cli_basic_auth_from_flags_env_and_stdin() {
+    let Some(()) = tools() else { return };
+    let (reg, reference) = pushed_private();
+    let sb = Sandbox::new();
+
+    let out = scan(&sb, &reference)
+        .args(["--username", USER, "--password", PASS])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["ArtifactName"], reference.as_str());
+    assert_eq!(report["ArtifactType"], "container_image");
+    assert_eq!(
+        report["Metadata"]["DiffIDs"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let digests = report["Metadata"]["RepoDigests"].to_string();
+    assert!(
+        digests.contains(&format!("{}/private/app@sha256:", reg.host())),
+        "{digests}"
+    );
+    assert!(
+        report.to_string().contains("busybox"),
+        "the apk package is found"
+    );
+    assert!(!report.to_string().contains(PASS));
+
+    let out = scan(&sb, &reference)
+        .env("LAYERSCAN_USERNAME", USER)
+        .env("LAYERSCAN_PASSWORD", PASS)
+        .arg("--no-cache")
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = scan(&sb, &reference)
+        .args(["--username", USER, "--password-stdin", "--no-cache"])
+        .write_stdin(format!("{PASS}\n"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cli_basic_auth_from_docker_config() {
+    use base64::Engine;
+    let Some(()) = tools() else { return };
+    let (reg, reference) = pushed_private();
+    let sb = Sandbox::new();
+    let docker = sb.path().join("docker");
+    std::fs::create_dir_all(&docker).expect("docker dir");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    let config = serde_json::json!({"auths": {reg.host(): {"auth": auth}}});
+    std::fs::write(docker.join("config.json"), config.to_string()).expect("config.json");
+
+    let out = scan(&sb, &reference).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["ArtifactName"], reference.as_str());
+}
+
+#[test]
+fn cli_missing_and_wrong_credentials() {
+    let Some(()) = tools() else { return };
+    let (reg, reference) = pushed_private();
+    let sb = Sandbox::new();
+
+    let out = scan(&sb, &reference).output().expect("run");
+    assert_auth_failure(&out, &reg.host(), None);
+
+    let out = scan(&sb, &reference)
+        .args(["--username", USER, "--password", "Wr0ng-Secret-77", "-vv"])
+        .output()
+        .expect("run");
+    assert_auth_failure(&out, &reg.host(), Some("Wr0ng-Secret-77"));
+
+    // Even with every crate's trace logging on, a successful pull never prints the password or
+    // the Basic header.
+    use base64::Engine;
+    let header = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+    let out = scan(&sb, &reference)
+        .args(["--username", USER, "--password", PASS])
+        .env("LAYERSCAN_LOG", "trace")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.is_empty(), "trace logging is on");
+    assert!(
+        !stderr.contains(PASS) && !stderr.contains(&header),
+        "a credential leaked into the log"
+    );
+}
+
+#[test]
+fn cli_tampered_blob_and_unknown_tag() {
+    let Some(()) = tools() else { return };
+    let reg = Registry::start(false);
+    let (layout, _) = single_image("cli-tamper");
+    reg.push(layout.path(), "v1", "t/app:v1", false);
+    let sb = Sandbox::new();
+
+    let out = scan(&sb, &format!("{}/t/app:nope", reg.host()))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("t/app:nope") && stderr.contains("manifest unknown"),
+        "{stderr}"
+    );
+
+    // Flip a byte of the uncompressed layer's file content in the registry's storage.
+    let reference = format!("{}/t/app:v1", reg.host());
+    let src = RegistrySource::open_with(&reference, opts(None)).unwrap_or_else(|e| panic!("{e:#}"));
+    let digest = src.target().layers[1].digest.clone();
+    let path = reg.blob_path(&digest);
+    let mut data = std::fs::read(&path).expect("stored blob");
+    let pos = data
+        .windows(7)
+        .position(|w| w == b"busybox")
+        .expect("content");
+    data[pos] = b'B';
+    std::fs::write(&path, &data).expect("tamper");
+
+    let out = scan(&sb, &reference)
+        .arg("--no-cache")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report from a tampered image");
+    assert!(stderr.contains(&digest), "{stderr}");
+}
+
+#[test]
+fn cli_second_scan_is_served_from_the_layer_cache() {
+    let Some(()) = tools() else { return };
+    let reg = Registry::start(false);
+    let (layout, digest) = single_image("cache");
+    reg.push(layout.path(), "v1", "c/app:v1", false);
+    let sb = Sandbox::new();
+    let reference = format!("{}/c/app@{digest}", reg.host());
+
+    let first = scan(&sb, &reference).output().expect("run");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    // Remove every layer blob from the registry: only the manifest and config remain.
+    let src = RegistrySource::open_with(&reference, opts(None)).unwrap_or_else(|e| panic!("{e:#}"));
+    for l in &src.target().layers {
+        std::fs::remove_file(reg.blob_path(&l.digest)).expect("remove layer blob");
+    }
+
+    let second = scan(&sb, &reference).output().expect("run");
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let (mut a, mut b) = (json(&first), json(&second));
+    a["CreatedAt"] = serde_json::Value::Null;
+    b["CreatedAt"] = serde_json::Value::Null;
+    assert_eq!(a, b, "the cached scan reports the same");
+
+    // Without the cache the layers are needed, and gone.
+    let third = scan(&sb, &reference)
+        .arg("--no-cache")
+        .output()
+        .expect("run");
+    assert_eq!(third.status.code(), Some(2));
+    assert!(third.stdout.is_empty());
+}

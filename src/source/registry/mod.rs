@@ -82,6 +82,8 @@ fn no_flags(opts: &RegistryOptions) -> RegistryArgs {
 struct Inner {
     client: oci_client::Client,
     image: ImageRef,
+    /// The image as the user named it (before a `registry_host` override), for the report.
+    named: ImageRef,
     oci_ref: oci_client::Reference,
     auth: Credentials,
     auth_source: CredentialSource,
@@ -117,6 +119,7 @@ impl RegistrySource {
         args: Option<&RegistryArgs>,
     ) -> anyhow::Result<RegistrySource> {
         let mut image = ImageRef::parse(reference)?;
+        let named = image.clone();
         if let Some(host) = &opts.registry_host {
             let replaced = ImageRef::parse(&format!("{host}/{}", image.repository))
                 .with_context(|| format!("registry override {host:?}"))?;
@@ -143,6 +146,7 @@ impl RegistrySource {
             let inner = Inner {
                 client,
                 oci_ref: image.to_oci(),
+                named,
                 image,
                 auth,
                 auth_source,
@@ -461,7 +465,7 @@ impl Inner {
                 created_by: created_by.get(i).cloned().flatten(),
             });
         }
-        let familiar = self.image.familiar_name();
+        let familiar = self.named.familiar_name();
         let target = Target {
             name: name.to_string(),
             image_id: Some(config_digest),

@@ -393,6 +393,13 @@ fn registry_host_override() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(src.target().layers.len(), 1);
     assert_eq!(
+        src.target().repo_digests,
+        vec![format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@{}",
+            fake.manifest_digest
+        )]
+    );
+    assert_eq!(
         src.target().name,
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1"
     );
