@@ -10,9 +10,10 @@
 //! - `VulnerabilityID` of an alias group: the CVE id (lowest when several), else a `GHSA-` id, else a
 //!   `PYSEC-` id, else the lowest id. GHSA is preferred over PYSEC because GHSA ids are the ones
 //!   GitHub code scanning and most advisories link to.
-//! - A record whose `upstream` lists several ids (a DSA covering many CVEs) does not merge those
-//!   CVEs into one group. When each of its ids is already a finding for the package, its id is
-//!   added to those findings' aliases; otherwise it stays a finding of its own.
+//! - A record whose `upstream` lists several ids (a DSA covering many CVEs; or a DSA/DLA listing
+//!   them as `related`) does not merge those CVEs into one group. When any of its ids is already a
+//!   finding for the package, its id is added to those findings' aliases (scanners report Debian
+//!   flaws per CVE); otherwise it stays a finding of its own.
 //! - Severity prefers a CVSS v3.x vector over a v4 vector (v3 scores are what most tools show),
 //!   then `database_specific.severity`, then Ubuntu's priority, then another record of the group.
 //! - A range whose event version can't be parsed is skipped with a warning; other ranges of the
@@ -173,7 +174,7 @@ pub fn ecosystem_applies(affected_ecosystem: &str, eco: Ecosystem, release: Opti
         return false;
     };
     match eco {
-        Ecosystem::Debian | Ecosystem::Alpine => rest.len() == 1 && rest[0] == release,
+        Ecosystem::Debian | Ecosystem::Alpine => rest.as_slice() == [release],
         Ecosystem::Ubuntu => {
             rest.contains(&release)
                 && !rest
@@ -389,8 +390,8 @@ impl<'a> Matcher<'a> {
                     .collect()
             })
             .collect();
-        // A record that tracks several upstream ids (a DSA fixing many CVEs) whose every id is
-        // already a finding adds nothing but its id: fold it into those findings' aliases.
+        // An umbrella record (a DSA fixing several CVEs) adds nothing but its id when the CVEs it
+        // names are findings already: fold its id into those findings' aliases.
         let mut folded: Vec<Vec<String>> = vec![Vec::new(); groups.len()];
         let mut skip = vec![false; groups.len()];
         for (gi, g) in groups.iter().enumerate() {
@@ -400,28 +401,25 @@ impl<'a> Matcher<'a> {
             }) else {
                 continue;
             };
-            if adv.upstream.len() < 2 {
-                continue;
-            }
-            let targets: Option<Vec<usize>> = adv
-                .upstream
+            let targets: Vec<usize> = umbrella_ids(adv)
                 .iter()
-                .map(|u| {
+                .filter_map(|u| {
                     keysets
                         .iter()
                         .enumerate()
                         .position(|(gj, ks)| gj != gi && ks.contains(u.trim()))
                 })
                 .collect();
-            if let Some(targets) = targets {
-                if let Some(flag) = skip.get_mut(gi) {
-                    *flag = true;
-                }
-                for gj in targets {
-                    if let Some(list) = folded.get_mut(gj) {
-                        if !list.contains(&adv.id) {
-                            list.push(adv.id.clone());
-                        }
+            if targets.is_empty() {
+                continue;
+            }
+            if let Some(flag) = skip.get_mut(gi) {
+                *flag = true;
+            }
+            for gj in targets {
+                if let Some(list) = folded.get_mut(gj) {
+                    if !list.contains(&adv.id) {
+                        list.push(adv.id.clone());
                     }
                 }
             }
@@ -685,6 +683,19 @@ fn group_keys(adv: &Advisory) -> Vec<String> {
         }
     }
     keys
+}
+
+/// The ids an umbrella record covers: several `upstream` ids, or, for Debian's DSA/DLA/DTSA
+/// advisories without `upstream`, the CVEs they list as `related`.
+fn umbrella_ids(adv: &Advisory) -> &[String] {
+    if adv.upstream.len() >= 2 {
+        return &adv.upstream;
+    }
+    let id = adv.id.to_ascii_uppercase();
+    if adv.upstream.is_empty() && ["DSA-", "DLA-", "DTSA-"].iter().any(|p| id.starts_with(p)) {
+        return &adv.related;
+    }
+    &[]
 }
 
 /// Partition hits into alias groups (union-find over shared ids).

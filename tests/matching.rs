@@ -414,9 +414,31 @@ fn dsa_records_fold_into_their_cve_findings() {
         dsa("DSA-9999-1", &["CVE-2023-38545", "CVE-2099-9999"]),
     ]);
     let (v, _) = run(&store, report(Some(("debian", "12")), "debian", p()));
-    assert_eq!(ids(&v), ["CVE-2023-38545", "CVE-2023-38546", "DSA-9999-1"]);
-    assert_eq!(v[0].aliases, ["DEBIAN-CVE-2023-38545", "DSA-5523-1"]);
+    assert_eq!(ids(&v), ["CVE-2023-38545", "CVE-2023-38546"]);
+    assert_eq!(
+        v[0].aliases,
+        ["DEBIAN-CVE-2023-38545", "DSA-5523-1", "DSA-9999-1"]
+    );
     assert_eq!(v[1].aliases, ["DEBIAN-CVE-2023-38546", "DSA-5523-1"]);
+
+    // Older exports list a DSA's CVEs as `related`; a DSA whose CVEs are not findings stays one.
+    let mut old = dsa("DSA-5523-1", &[]);
+    old.related = vec!["CVE-2023-38545".into(), "CVE-2023-38546".into()];
+    let lone = dsa("DSA-9998-1", &["CVE-2099-0001", "CVE-2099-0002"]);
+    let store = MemStore(vec![
+        debian_record(
+            "DEBIAN-CVE-2023-38545",
+            "Debian:12",
+            "curl",
+            "7.88.1-10+deb12u4",
+        ),
+        old,
+        lone,
+    ]);
+    let (v, _) = run(&store, report(Some(("debian", "12")), "debian", p()));
+    assert_eq!(ids(&v), ["CVE-2023-38545", "DSA-9998-1"]);
+    assert_eq!(v[0].aliases, ["DEBIAN-CVE-2023-38545", "DSA-5523-1"]);
+    assert_eq!(v[1].aliases, Vec::<String>::new());
 }
 
 #[test]
