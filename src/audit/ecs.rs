@@ -158,7 +158,7 @@ fn audit_container(c: &Node, name: &str, what: &str, out: &mut Vec<Misconfigurat
 pub fn is_root_user(user: &str) -> bool {
     let u = user.trim();
     let name = u.split(':').next().unwrap_or("").trim();
-    name.is_empty() || name == "root" || name.trim_start_matches('0').is_empty() && !name.is_empty()
+    name.is_empty() || name == "root" || name.chars().all(|c| c == '0')
 }
 
 #[cfg(test)]

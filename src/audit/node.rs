@@ -367,11 +367,23 @@ fn options() -> serde_saphyr::Options {
 fn saphyr_error(e: &serde_saphyr::Error) -> ParseError {
     let loc = e.location();
     let plain = e.without_snippet().to_string();
-    let message = plain
+    let first = plain
         .lines()
         .next()
         .unwrap_or("invalid YAML")
-        .trim_start_matches("error: ")
+        .trim_start_matches("error: ");
+    // The position is reported separately (`file:line:col:`); drop it from the text.
+    let first = first.split_once(": ").map_or(first, |(head, rest)| {
+        if head.starts_with("line ") {
+            rest
+        } else {
+            first
+        }
+    });
+    let message = first
+        .rfind(" at line ")
+        .and_then(|i| first.get(..i))
+        .unwrap_or(first)
         .to_owned();
     ParseError {
         line: loc.map(|l| l.line()).filter(|l| *l > 0),
