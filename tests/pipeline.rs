@@ -1015,3 +1015,69 @@ fn oversized_zip_entry_is_skipped_with_a_warning() {
         .iter()
         .any(|w| w.as_str().unwrap().contains("bomb-1.0.dist-info")));
 }
+
+/// (Result target kind, name, version, file path, DiffID, created_by) of every package.
+fn inventory_of(report: &Value) -> Vec<(String, String, String, String, String, String)> {
+    let mut out = Vec::new();
+    for r in report["Results"].as_array().unwrap() {
+        for p in r["Packages"].as_array().into_iter().flatten() {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            out.push((
+                s(&r["Type"]),
+                s(&p["Name"]),
+                s(&p["Version"]),
+                s(&p["FilePath"]),
+                s(&p["Layer"]["DiffID"]),
+                s(&p["Layer"]["CreatedBy"]),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn committed_fixture_is_the_same_image_as_docker_archive_and_oci_layout() {
+    let sb = Sandbox::new();
+    let docker = crate::common::testdata("fixtures/debian-app.docker.tar");
+    let oci = crate::common::testdata("fixtures/debian-app.oci");
+    let out = scan(&sb, &["image", docker.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_docker = json(&out);
+    let out = scan(&sb, &["image", &format!("{}:v1", oci.display())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_oci = json(&out);
+    assert_eq!(
+        from_docker["Metadata"]["DiffIDs"],
+        from_oci["Metadata"]["DiffIDs"]
+    );
+    let inv = inventory_of(&from_docker);
+    assert!(inv.len() > 10, "{inv:?}");
+    assert_eq!(inv, inventory_of(&from_oci));
+
+    // The arm64 image of the v2 index is a different image.
+    let out = scan(
+        &sb,
+        &[
+            "image",
+            &format!("{}:v2", oci.display()),
+            "--platform",
+            "linux/arm64",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arm = json(&out);
+    assert_ne!(arm["Metadata"]["ImageID"], from_oci["Metadata"]["ImageID"]);
+    assert_eq!(arm["Metadata"]["OS"]["Family"], "debian");
+}
