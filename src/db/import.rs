@@ -2,7 +2,7 @@
 //! from the zip, never unpacked to disk), directories of `.json` files (recursive) and single records,
 //! into a new database that replaces the live one only when every record was valid.
 
-use super::sqlite::{AddOutcome, Builder, DbStatus, Origin};
+use super::sqlite::{AddOutcome, Builder, DbStatus, Origin, Prepared};
 use crate::advisory::{Advisory, AdvisoryError};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -82,19 +82,21 @@ impl std::fmt::Display for Place<'_> {
     }
 }
 
-struct Run {
-    builder: Builder,
+/// Counts kept by the writing side.
+#[derive(Default)]
+struct Tally {
     imported: u64,
     replaced: u64,
     per_ecosystem: BTreeMap<String, u64>,
     unknown: BTreeMap<String, u64>,
     without_packages: u64,
-    other_entries: u64,
-    buf: Vec<u8>,
 }
 
 /// Import `inputs` into the database at `db_path` atomically: on any error the database file is
 /// left exactly as it was.
+///
+/// Each input is read, parsed and validated on a reader thread while this thread writes to SQLite,
+/// so the two halves of the work overlap.
 pub fn import(db_path: &Path, inputs: &[ImportInput]) -> anyhow::Result<ImportSummary> {
     for input in inputs {
         if !input.path.exists() {
@@ -104,48 +106,109 @@ pub fn import(db_path: &Path, inputs: &[ImportInput]) -> anyhow::Result<ImportSu
             );
         }
     }
-    let mut run = Run {
-        builder: Builder::start(db_path)?,
-        imported: 0,
-        replaced: 0,
-        per_ecosystem: BTreeMap::new(),
-        unknown: BTreeMap::new(),
-        without_packages: 0,
-        other_entries: 0,
-        buf: Vec::with_capacity(64 * 1024),
-    };
+    let mut builder = Builder::start(db_path)?;
+    let mut tally = Tally::default();
     let mut removed = 0;
+    let mut other_entries = 0;
     for input in inputs {
         if let Some(base) = input.replace {
-            removed += run.builder.clear_ecosystem(base)?;
+            removed += builder.clear_ecosystem(base)?;
         }
-        let origin = run.builder.origin(input.origin.clone());
-        run.input(&input.path, origin)
+        let origin = builder.origin(input.origin.clone());
+        other_entries += import_one(&mut builder, &mut tally, &input.path, origin)
             .context("the advisory database was not changed")?;
     }
-    let Run {
-        builder,
-        imported,
-        replaced,
-        per_ecosystem,
-        unknown,
-        without_packages,
-        other_entries,
-        ..
-    } = run;
     let warnings = builder.warnings.clone();
     let status = builder.finish()?;
     Ok(ImportSummary {
-        imported,
-        replaced,
+        imported: tally.imported,
+        replaced: tally.replaced,
         removed,
-        per_ecosystem,
-        unknown_ecosystems: unknown,
-        without_packages,
+        per_ecosystem: tally.per_ecosystem,
+        unknown_ecosystems: tally.unknown,
+        without_packages: tally.without_packages,
         other_entries,
         status,
         warnings,
     })
+}
+
+/// Read one input on a reader thread and store its records; returns the count of ignored
+/// non-JSON zip entries.
+fn import_one(
+    builder: &mut Builder,
+    tally: &mut Tally,
+    path: &Path,
+    origin: usize,
+) -> anyhow::Result<u64> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(1024);
+        let reader = scope.spawn(move || {
+            let mut r = Reader {
+                tx,
+                buf: Vec::with_capacity(64 * 1024),
+                other_entries: 0,
+                stopped: false,
+            };
+            let res = r.input(path);
+            (res, r.other_entries)
+        });
+        let written = write_all(builder, tally, rx, origin);
+        let (read, other) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading {} crashed", path.display()))?;
+        // A write error stops the reader (its channel closes), so report the write error first.
+        written?;
+        read?;
+        Ok(other)
+    })
+}
+
+/// One record from the reader: the prepared record and where it came from.
+struct Item {
+    place: String,
+    rec: Prepared,
+}
+
+fn write_all(
+    builder: &mut Builder,
+    tally: &mut Tally,
+    rx: std::sync::mpsc::Receiver<Item>,
+    origin: usize,
+) -> anyhow::Result<()> {
+    for item in rx {
+        let outcome = builder
+            .add_prepared(&item.rec, origin)
+            .with_context(|| format!("{}: record {}", item.place, item.rec.id))?;
+        match outcome {
+            AddOutcome::Stored {
+                ecosystems,
+                replaced,
+            } => {
+                tally.imported += 1;
+                if replaced {
+                    tally.replaced += 1;
+                }
+                for e in ecosystems {
+                    *tally.per_ecosystem.entry(e.to_string()).or_default() += 1;
+                }
+            }
+            AddOutcome::Skipped { unknown } => {
+                if unknown.is_empty() {
+                    tally.without_packages += 1;
+                }
+                for u in unknown {
+                    let u = if u.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        u
+                    };
+                    *tally.unknown.entry(u).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_json_name(name: &str) -> bool {
@@ -155,12 +218,21 @@ fn is_json_name(name: &str) -> bool {
             .is_some_and(|s| s.eq_ignore_ascii_case(".json"))
 }
 
-impl Run {
-    fn input(&mut self, path: &Path, origin: usize) -> anyhow::Result<()> {
+/// The reading half: walks an input, parses and validates each record, sends it to the writer.
+struct Reader {
+    tx: std::sync::mpsc::SyncSender<Item>,
+    buf: Vec<u8>,
+    other_entries: u64,
+    /// The writer hung up (it failed): stop quietly, its error is the one reported.
+    stopped: bool,
+}
+
+impl Reader {
+    fn input(&mut self, path: &Path) -> anyhow::Result<()> {
         let meta =
             std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
         if meta.is_dir() {
-            return self.dir(path, origin);
+            return self.dir(path);
         }
         let mut f =
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -168,7 +240,7 @@ impl Run {
         let n = read_up_to(&mut f, &mut magic)
             .with_context(|| format!("reading {}", path.display()))?;
         if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
-            return self.zip(path, f, origin);
+            return self.zip(path, f);
         }
         self.buf.clear();
         self.buf
@@ -181,10 +253,10 @@ impl Run {
             file: path,
             entry: None,
         };
-        self.record(&place, path, origin)
+        self.record(&place, path)
     }
 
-    fn dir(&mut self, dir: &Path, origin: usize) -> anyhow::Result<()> {
+    fn dir(&mut self, dir: &Path) -> anyhow::Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading directory {}", dir.display()))?
             .map(|e| e.map(|e| e.path()))
@@ -192,11 +264,14 @@ impl Run {
             .with_context(|| format!("reading directory {}", dir.display()))?;
         entries.sort();
         for p in entries {
+            if self.stopped {
+                break;
+            }
             let ft = std::fs::symlink_metadata(&p)
                 .with_context(|| format!("reading {}", p.display()))?
                 .file_type();
             if ft.is_dir() {
-                self.dir(&p, origin)?;
+                self.dir(&p)?;
             } else if p
                 .file_name()
                 .is_some_and(|n| is_json_name(&n.to_string_lossy()))
@@ -210,17 +285,20 @@ impl Run {
                     file: &p,
                     entry: None,
                 };
-                self.record(&place, &p, origin)?;
+                self.record(&place, &p)?;
             }
         }
         Ok(())
     }
 
-    fn zip(&mut self, path: &Path, file: std::fs::File, origin: usize) -> anyhow::Result<()> {
+    fn zip(&mut self, path: &Path, file: std::fs::File) -> anyhow::Result<()> {
         let reader = std::io::BufReader::with_capacity(256 * 1024, file);
         let mut archive = zip::ZipArchive::new(reader)
             .with_context(|| format!("{}: not a readable zip archive", path.display()))?;
         for i in 0..archive.len() {
+            if self.stopped {
+                break;
+            }
             let mut entry = archive
                 .by_index(i)
                 .with_context(|| format!("{}: reading zip entry #{i}", path.display()))?;
@@ -253,14 +331,14 @@ impl Run {
                 entry: Some(&name),
             };
             let stem = Path::new(&name).to_path_buf();
-            self.record(&place, &stem, origin)?;
+            self.record(&place, &stem)?;
         }
         Ok(())
     }
 
-    /// Parse, validate and store the record in `self.buf`. `name_hint` names the record when it is
+    /// Parse, validate and send the record in `self.buf`. `name_hint` names the record when it is
     /// too broken to have an id.
-    fn record(&mut self, place: &Place<'_>, name_hint: &Path, origin: usize) -> anyhow::Result<()> {
+    fn record(&mut self, place: &Place<'_>, name_hint: &Path) -> anyhow::Result<()> {
         if self.buf.len() as u64 > MAX_RECORD_BYTES {
             anyhow::bail!("{place}: larger than the {MAX_RECORD_BYTES}-byte limit for one record");
         }
@@ -279,36 +357,13 @@ impl Run {
                 anyhow::bail!("malformed OSV record {record} in {place}: {e}");
             }
         };
-        match self
-            .builder
-            .add(&adv, origin)
-            .with_context(|| format!("{place}: record {}", adv.id))?
-        {
-            AddOutcome::Stored {
-                ecosystems,
-                replaced,
-            } => {
-                self.imported += 1;
-                if replaced {
-                    self.replaced += 1;
-                }
-                for e in ecosystems {
-                    *self.per_ecosystem.entry(e.to_string()).or_default() += 1;
-                }
-            }
-            AddOutcome::Skipped { unknown } => {
-                if unknown.is_empty() {
-                    self.without_packages += 1;
-                }
-                for u in unknown {
-                    let u = if u.is_empty() {
-                        "(empty)".to_string()
-                    } else {
-                        u
-                    };
-                    *self.unknown.entry(u).or_default() += 1;
-                }
-            }
+        let rec = Prepared::new(&adv).with_context(|| format!("{place}: record {}", adv.id))?;
+        let item = Item {
+            place: place.to_string(),
+            rec,
+        };
+        if self.tx.send(item).is_err() {
+            self.stopped = true;
         }
         Ok(())
     }

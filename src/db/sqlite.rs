@@ -288,6 +288,66 @@ pub enum AddOutcome {
     Skipped { unknown: Vec<String> },
 }
 
+/// A validated record reduced to what the database stores: its index keys and compact JSON. Made
+/// by the parsing thread of an import so that the writing thread only inserts.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub id: String,
+    /// (ecosystem base, normalised name), sorted and deduplicated.
+    pub keys: Vec<(&'static str, String)>,
+    /// Unknown ecosystem bases (only filled when `keys` is empty: the record is skipped).
+    pub unknown: Vec<String>,
+    /// Aliases other than the id, sorted and deduplicated.
+    pub aliases: Vec<String>,
+    pub json: String,
+}
+
+impl Prepared {
+    pub fn new(adv: &Advisory) -> anyhow::Result<Prepared> {
+        let mut keys: Vec<(&'static str, String)> = Vec::new();
+        let mut unknown: Vec<String> = Vec::new();
+        for p in adv.affected.iter().filter_map(|a| a.package.as_ref()) {
+            let raw = Advisory::ecosystem_base(&p.ecosystem).trim();
+            match canonical_base(raw) {
+                Some(base) => keys.push((base, normalize_name(base, p.name.trim()))),
+                None => unknown.push(raw.to_string()),
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        let id = adv.id.trim().to_string();
+        if keys.is_empty() {
+            unknown.sort();
+            unknown.dedup();
+            return Ok(Prepared {
+                id,
+                keys,
+                unknown,
+                aliases: Vec::new(),
+                json: String::new(),
+            });
+        }
+        let mut aliases: Vec<String> = adv
+            .aliases
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty() && *a != id)
+            .map(str::to_string)
+            .collect();
+        aliases.sort_unstable();
+        aliases.dedup();
+        let json = serde_json::to_string(adv)
+            .with_context(|| format!("serialising advisory {}", adv.id))?;
+        Ok(Prepared {
+            id,
+            keys,
+            unknown: Vec::new(),
+            aliases,
+            json,
+        })
+    }
+}
+
 /// Writes a new database file beside the live one; [`Builder::finish`] swaps it in. Dropping an
 /// unfinished builder deletes the new file, leaving the live database untouched.
 pub struct Builder {
@@ -424,25 +484,20 @@ impl Builder {
 
     /// Store one validated record from `origin`.
     pub fn add(&mut self, adv: &Advisory, origin: usize) -> anyhow::Result<AddOutcome> {
-        let mut keys: Vec<(&'static str, String)> = Vec::new();
-        let mut unknown: Vec<String> = Vec::new();
-        for p in adv.affected.iter().filter_map(|a| a.package.as_ref()) {
-            let raw = Advisory::ecosystem_base(&p.ecosystem).trim();
-            match canonical_base(raw) {
-                Some(base) => keys.push((base, normalize_name(base, p.name.trim()))),
-                None => unknown.push(raw.to_string()),
-            }
-        }
+        let prepared = Prepared::new(adv)?;
+        self.add_prepared(&prepared, origin)
+    }
+
+    /// Store a record [`Prepared`] (possibly on another thread) from `origin`.
+    pub fn add_prepared(&mut self, rec: &Prepared, origin: usize) -> anyhow::Result<AddOutcome> {
+        let keys = &rec.keys;
         if keys.is_empty() {
-            unknown.sort();
-            unknown.dedup();
-            return Ok(AddOutcome::Skipped { unknown });
+            return Ok(AddOutcome::Skipped {
+                unknown: rec.unknown.clone(),
+            });
         }
-        keys.sort();
-        keys.dedup();
-        let json = serde_json::to_string(adv)
-            .with_context(|| format!("serialising advisory {}", adv.id))?;
-        let id = adv.id.as_str();
+        let json = rec.json.as_str();
+        let id = rec.id.as_str();
         let mut replaced = false;
         let repeat = self.seen.contains(id);
         if self.from_existing || repeat {
@@ -465,21 +520,13 @@ impl Builder {
         {
             let mut ins = conn
                 .prepare_cached("INSERT INTO affected (ecosystem, name, id) VALUES (?1, ?2, ?3)")?;
-            for (base, name) in &keys {
+            for (base, name) in keys {
                 ins.execute(params![base, name, id]).with_context(ctx)?;
             }
         }
         {
-            let mut aliases: Vec<&str> = adv
-                .aliases
-                .iter()
-                .map(|a| a.trim())
-                .filter(|a| !a.is_empty() && *a != id)
-                .collect();
-            aliases.sort_unstable();
-            aliases.dedup();
             let mut ins = conn.prepare_cached("INSERT INTO aliases (alias, id) VALUES (?1, ?2)")?;
-            for alias in aliases {
+            for alias in &rec.aliases {
                 ins.execute(params![alias, id]).with_context(ctx)?;
             }
         }
