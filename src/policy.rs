@@ -309,12 +309,11 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<IgnoreEntry>, IgnoreFileErr
         let line = e.location().map(|l| l.line()).unwrap_or(0);
         // The first line of the parser's message; the rest is a source snippet.
         let msg = e.to_string();
-        let first = msg
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .trim()
-            .to_string();
+        let first = msg.lines().next().unwrap_or("invalid YAML").trim();
+        // The file and line are in our prefix already.
+        let first = regex::Regex::new(r"^(?:error:\s*)?(?:line \d+ column \d+:\s*)?")
+            .map(|re| re.replace(first, "").into_owned())
+            .unwrap_or_else(|_| first.to_string());
         malformed(path, line, first)
     })?;
     let Some(raw) = raw else {
@@ -745,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_explicit_file_is_an_error_default_is_not() {
+    fn missing_explicit_file_is_an_error() {
         let dir = std::env::temp_dir().join(format!("layerscan-policy-{}", std::process::id()));
         let missing = dir.join("nope.ignore");
         assert!(matches!(

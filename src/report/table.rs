@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 const TITLE_MAX: usize = 60;
 const CREATED_BY_MAX: usize = 32;
 const MESSAGE_MAX: usize = 80;
+const FILE_MAX: usize = 90;
 
 pub fn render(report: &Report, options: &RenderOptions) -> String {
     let mut out = String::new();
@@ -75,7 +76,7 @@ fn header(out: &mut String, report: &Report) {
         }
         line.push(')');
         if let Some(note) = &src.note {
-            let _ = write!(line, ". {}", clean(note));
+            let _ = write!(line, ": {}", clean(note));
         }
         let _ = writeln!(out, "{line}");
     }
@@ -170,7 +171,7 @@ pub fn sorted_vulns(vulns: &[Vulnerability]) -> Vec<&Vulnerability> {
 }
 
 fn section(out: &mut String, r: &ScanResult, list_packages: bool, options: &RenderOptions) {
-    let title = format!("{} ({})", clean(&r.target), clean(&r.kind));
+    let title = format!("{} [{}]", clean(&r.target), clean(&r.kind));
     let _ = writeln!(out, "\n{title}");
     let _ = writeln!(out, "{}", "=".repeat(title.chars().count().min(100)));
 
@@ -266,8 +267,7 @@ fn section(out: &mut String, r: &ScanResult, list_packages: bool, options: &Rend
         if let Some(pkgs) = r.packages.as_ref().filter(|p| !p.is_empty()) {
             let mut sorted: Vec<_> = pkgs.iter().collect();
             sorted.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
-            let mut t = new_table(options);
-            t.set_header(vec!["Name", "Version", "Source", "Layer / File"]);
+            let mut rows: Vec<[String; 5]> = Vec::with_capacity(sorted.len());
             for p in sorted {
                 let version = if p.version.is_empty() {
                     "(unpinned)".to_string()
@@ -281,21 +281,24 @@ fn section(out: &mut String, r: &ScanResult, list_packages: bool, options: &Rend
                     (Some(n), None) if *n != p.name => clean(n),
                     _ => String::new(),
                 };
-                let whence = if !p.layer.is_empty() {
-                    let l = layer_label(&p.layer);
-                    match &p.file_path {
-                        Some(f) if r.class == "lang-pkgs" => {
-                            format!("{l} {}", truncate(&clean(f), TITLE_MAX))
-                        }
-                        _ => l,
-                    }
-                } else {
-                    p.file_path
-                        .as_deref()
-                        .map(|f| truncate(&clean(f), TITLE_MAX))
-                        .unwrap_or_default()
-                };
-                t.add_row(vec![clean(&p.name), version, source, whence]);
+                // For a requirements file the file is the target itself.
+                let file = p
+                    .file_path
+                    .as_deref()
+                    .filter(|f| *f != r.target)
+                    .map(|f| truncate(&clean(f), FILE_MAX))
+                    .unwrap_or_default();
+                rows.push([clean(&p.name), version, source, layer_label(&p.layer), file]);
+            }
+            // Columns with nothing in them (no source packages, no layers, no files) are left out.
+            let header = ["Name", "Version", "Source", "Layer", "File"];
+            let keep: Vec<usize> = (0..header.len())
+                .filter(|&i| i < 2 || rows.iter().any(|r| !r[i].is_empty()))
+                .collect();
+            let mut t = new_table(options);
+            t.set_header(keep.iter().map(|&i| header[i]).collect::<Vec<_>>());
+            for row in &rows {
+                t.add_row(keep.iter().map(|&i| row[i].as_str()).collect::<Vec<_>>());
             }
             let _ = writeln!(out, "{t}");
         }
