@@ -285,9 +285,179 @@ impl Collector {
     }
 }
 
+/// Tar header extensions (GNU long names `L`/`K`, PAX `x`/`g`) larger than this are refused: the
+/// `tar` crate reads them whole into memory, so a crafted 1 GB PAX header would be a memory bomb.
+pub const MAX_TAR_EXTENSION: u64 = 1 << 20;
+
+/// Tracks the 512-byte block structure of a tar stream as it passes through, and fails the read when
+/// a header extension is over [`MAX_TAR_EXTENSION`]. It only needs to follow headers (with a valid
+/// checksum) and skip data by size; a block that is not a valid header is stepped over, so it never
+/// rejects a well-formed tar.
+struct TarGuard<R> {
+    inner: R,
+    block: [u8; 512],
+    filled: usize,
+    /// Bytes of entry data (plus padding) still to pass before the next header.
+    skip: u64,
+    /// GNU sparse extension headers follow the current header.
+    sparse_ext: bool,
+    /// PAX `x` data being collected (it may override the next entry's size).
+    pax: Option<(Vec<u8>, u64)>,
+    next_size: Option<u64>,
+}
+
+fn octal_field(field: &[u8]) -> Option<u64> {
+    let text: String = field
+        .iter()
+        .take_while(|b| **b != 0)
+        .map(|b| *b as char)
+        .collect();
+    let t = text.trim();
+    if t.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(t, 8).ok()
+}
+
+/// The size field (octal, or base-256 when the high bit is set).
+fn header_size(block: &[u8; 512]) -> Option<u64> {
+    let field = block.get(124..136)?;
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        let mut v: u64 = 0;
+        for (i, b) in field.iter().enumerate() {
+            let b = if i == 0 { b & 0x7f } else { *b };
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        Some(v)
+    } else {
+        octal_field(field)
+    }
+}
+
+fn header_checksum_ok(block: &[u8; 512]) -> bool {
+    let Some(stored) = block.get(148..156).and_then(octal_field) else {
+        return false;
+    };
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(*b)
+            }
+        })
+        .sum();
+    block.iter().any(|b| *b != 0) && sum == stored
+}
+
+impl<R: Read> TarGuard<R> {
+    fn new(inner: R) -> Self {
+        TarGuard {
+            inner,
+            block: [0; 512],
+            filled: 0,
+            skip: 0,
+            sparse_ext: false,
+            pax: None,
+            next_size: None,
+        }
+    }
+
+    fn on_block(&mut self) -> io::Result<()> {
+        let block = self.block;
+        if self.sparse_ext {
+            self.sparse_ext = block.get(504).is_some_and(|b| *b != 0);
+            return Ok(());
+        }
+        if !header_checksum_ok(&block) {
+            return Ok(());
+        }
+        let kind = block.get(156).copied().unwrap_or(0);
+        let Some(mut size) = header_size(&block) else {
+            return Ok(());
+        };
+        let is_ext = matches!(kind, b'L' | b'K' | b'x' | b'g');
+        if is_ext {
+            if size > MAX_TAR_EXTENSION {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("tar header extension of {size} bytes is over the {MAX_TAR_EXTENSION}-byte limit"),
+                ));
+            }
+            if kind == b'x' {
+                self.pax = Some((Vec::with_capacity(size as usize), size));
+            }
+        } else if let Some(s) = self.next_size.take() {
+            size = s;
+        }
+        if kind == b'S' && block.get(482).is_some_and(|b| *b != 0) {
+            self.sparse_ext = true;
+        }
+        self.skip = size.div_ceil(512).saturating_mul(512);
+        if self.skip == 0 {
+            self.finish_pax();
+        }
+        Ok(())
+    }
+
+    fn finish_pax(&mut self) {
+        if let Some((data, _)) = self.pax.take() {
+            for record in data.split(|b| *b == b'\n') {
+                let text = String::from_utf8_lossy(record);
+                if let Some((_, kv)) = text.split_once(' ') {
+                    if let Some(v) = kv.strip_prefix("size=") {
+                        self.next_size = v.trim().parse().ok();
+                    }
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = (self.skip.min(data.len() as u64)) as usize;
+                let (chunk, rest) = data.split_at(n);
+                if let Some((buf, want)) = self.pax.as_mut() {
+                    let room = (*want as usize).saturating_sub(buf.len());
+                    buf.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+                }
+                self.skip -= n as u64;
+                if self.skip == 0 {
+                    self.finish_pax();
+                }
+                data = rest;
+            } else {
+                let n = (512 - self.filled).min(data.len());
+                let (chunk, rest) = data.split_at(n);
+                if let Some(dst) = self.block.get_mut(self.filled..self.filled + n) {
+                    dst.copy_from_slice(chunk);
+                }
+                self.filled += n;
+                data = rest;
+                if self.filled == 512 {
+                    self.filled = 0;
+                    self.on_block()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for TarGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.observe(buf.get(..n).unwrap_or_default())?;
+        Ok(n)
+    }
+}
+
 /// Walk an uncompressed tar stream.
 fn walk_tar(reader: impl Read) -> anyhow::Result<LayerAnalysis> {
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(TarGuard::new(reader));
     let mut c = Collector::new();
     for entry in archive.entries().context("reading the tar stream")? {
         let mut entry = entry.context("reading a tar entry")?;
@@ -593,6 +763,55 @@ mod tests {
             "{:?}",
             a.warnings
         );
+    }
+
+    #[test]
+    fn huge_pax_header_is_refused_without_buffering() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        {
+            let mut b = tar::Builder::new(&mut gz);
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::XHeader);
+            h.set_size(200 << 20);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "PaxHeaders/x", io::repeat(b'a').take(200 << 20))
+                .unwrap();
+            b.finish().unwrap();
+        }
+        let gz = gz.finish().unwrap();
+        let err = analyze_tar_blob(&gz[..], None, None).unwrap_err();
+        assert!(format!("{err:#}").contains("header extension"), "{err:#}");
+    }
+
+    #[test]
+    fn guard_follows_pax_sizes_and_long_names() {
+        // Long names (GNU L and PAX path), a PAX size record, files of odd sizes: all must pass the
+        // guard and parse as the tar crate sees them.
+        let long = format!(
+            "usr/lib/python3/dist-packages/{}/x.dist-info/METADATA",
+            "d".repeat(150)
+        );
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &long, &b"abc"[..]).unwrap();
+        b.append_pax_extensions([("size", &b"5"[..])]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(5);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "etc/hostname", &b"hello"[..])
+            .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "usr/.wh.gone", &b""[..]).unwrap();
+        let t = b.into_inner().unwrap();
+        let a = analyze_tar_blob(&t[..], None, None).unwrap();
+        assert_eq!(a.whiteouts, vec!["usr/gone".to_string()]);
+        let mut g = TarGuard::new(&t[..]);
+        io::copy(&mut g, &mut io::sink()).unwrap();
+        assert_eq!(g.skip, 0);
     }
 
     #[test]
