@@ -752,4 +752,26 @@ mod tests {
             Err(IgnoreFileError::Missing { .. })
         ));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = IgnoreList::parse(&p("ignore"), &text);
+            let _ = IgnoreList::parse(&p("ignore.yaml"), &text);
+        }
+
+        #[test]
+        fn line_form_shapes_never_panic(
+            text in "([A-Za-z0-9:#-]{0,12}( exp:[0-9T:Z-]{0,25})?( +#[^\n]{0,10})?\r?\n){0,6}"
+        ) {
+            let _ = IgnoreList::parse(&p("ignore"), &text);
+        }
+
+        #[test]
+        fn globs_never_panic(pattern in "\\PC{0,30}", path in "\\PC{0,30}") {
+            let _ = path_matches(&pattern, &path);
+            let _ = purl_matches(&pattern, &path);
+        }
+    }
 }

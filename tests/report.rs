@@ -450,8 +450,7 @@ fn malformed_ignore_files_name_file_and_line() {
     }
     let missing = d.0.path().join("no-such-ignorefile");
     let err = Policy::from_args(&args(&Severity::ALL, 1, false, &missing))
-        .err()
-        .expect("missing explicit ignore file");
+        .expect_err("missing explicit ignore file");
     assert!(format!("{err:#}").contains("no-such-ignorefile"));
 }
 
@@ -905,4 +904,43 @@ fn cli_sarif_to_output_file() {
         res["locations"][0]["physicalLocation"]["region"]["startLine"],
         1
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Any text in a report (names from images, titles from advisories) renders in every format
+    /// without a panic, and the SARIF stays a valid log.
+    #[test]
+    fn any_text_renders(
+        artifact in "\\PC{0,40}",
+        target in "\\PC{0,40}",
+        name in "\\PC{0,20}",
+        version in "\\PC{0,20}",
+        title in "\\PC{0,120}",
+        created_by in "\\PC{0,80}",
+        digest in "\\PC{0,20}",
+        line in proptest::option::of(0u32..5),
+    ) {
+        let mut r = sample();
+        r.artifact_name = artifact;
+        r.results[1].target = target.clone();
+        r.results[3].target = target;
+        if let Some(v) = r.results[1].vulnerabilities.as_mut() {
+            v[0].pkg_name = name;
+            v[0].installed_version = version;
+            v[0].title = Some(title.clone());
+            v[0].layer.created_by = Some(created_by);
+            v[0].layer.digest = Some(digest);
+            v[0].pkg_path = Some(title);
+        }
+        if let Some(m) = r.results[3].misconfigurations.as_mut() {
+            m[0].cause_metadata.start_line = line;
+        }
+        for format in [Format::Json, Format::Table, Format::Sarif] {
+            let bytes = report::render(&r, format).unwrap();
+            proptest::prop_assert!(!bytes.is_empty());
+        }
+        let s = sarif(&r);
+        proptest::prop_assert_eq!(s["runs"][0]["results"].as_array().map(Vec::len), Some(6));
+    }
 }
