@@ -123,9 +123,43 @@ impl Advisory {
         if self.id.trim().is_empty() {
             return Err(invalid("empty id".into()));
         }
-        for a in &self.affected {
+        if self.id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(format!("id {:?} contains whitespace", self.id)));
+        }
+        for (i, a) in self.affected.iter().enumerate() {
+            if let Some(p) = &a.package {
+                if p.ecosystem.trim().is_empty() || p.name.trim().is_empty() {
+                    return Err(invalid(format!(
+                        "affected[{i}].package needs a non-empty ecosystem and name"
+                    )));
+                }
+            }
             for r in &a.ranges {
+                if !matches!(r.kind.as_str(), "ECOSYSTEM" | "SEMVER" | "GIT") {
+                    return Err(invalid(format!(
+                        "affected[{i}]: unknown range type {:?} (OSV has ECOSYSTEM, SEMVER, GIT)",
+                        r.kind
+                    )));
+                }
+                if r.kind == "GIT" && r.repo.as_deref().is_none_or(|x| x.trim().is_empty()) {
+                    return Err(invalid(format!("affected[{i}]: a GIT range needs a repo")));
+                }
+                if !r.events.iter().any(|e| e.introduced.is_some()) {
+                    return Err(invalid(format!(
+                        "affected[{i}]: a {} range needs an introduced event",
+                        r.kind
+                    )));
+                }
                 for e in &r.events {
+                    if [&e.introduced, &e.fixed, &e.last_affected, &e.limit]
+                        .iter()
+                        .any(|v| v.as_deref().is_some_and(|v| v.trim().is_empty()))
+                    {
+                        return Err(invalid(format!(
+                            "affected[{i}]: a {} range event has an empty version",
+                            r.kind
+                        )));
+                    }
                     let n = [&e.introduced, &e.fixed, &e.last_affected, &e.limit]
                         .iter()
                         .filter(|v| v.is_some())
@@ -168,5 +202,52 @@ pub fn normalize_name(ecosystem_base: &str, name: &str) -> String {
         out
     } else {
         name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    fn problem(json: &str) -> String {
+        match Advisory::from_json(json.as_bytes()) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn rejects_what_the_matcher_cannot_use() {
+        let ok = r#"{"id":"A-1","affected":[{"package":{"ecosystem":"PyPI","name":"x"},
+            "ranges":[{"type":"GIT","repo":"https://g.example/x","events":[{"introduced":"0"}]},
+                      {"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0"}]}]}]}"#;
+        assert_eq!(problem(ok), "");
+        assert!(problem(r#"{"id":" "}"#).contains("empty id"));
+        assert!(problem(r#"{"id":"A 1"}"#).contains("whitespace"));
+        assert!(
+            problem(r#"{"id":"A-1","affected":[{"package":{"ecosystem":"PyPI","name":""}}]}"#)
+                .contains("non-empty ecosystem and name")
+        );
+        assert!(problem(
+            r#"{"id":"A-1","affected":[{"ranges":[{"type":"RANGE","events":[{"introduced":"0"}]}]}]}"#
+        )
+        .contains("unknown range type"));
+        assert!(problem(
+            r#"{"id":"A-1","affected":[{"ranges":[{"type":"GIT","events":[{"introduced":"0"}]}]}]}"#
+        )
+        .contains("needs a repo"));
+        assert!(problem(
+            r#"{"id":"A-1","affected":[{"ranges":[{"type":"ECOSYSTEM","events":[{"fixed":"1"}]}]}]}"#
+        )
+        .contains("introduced"));
+        assert!(problem(
+            r#"{"id":"A-1","affected":[{"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":""}]}]}]}"#
+        )
+        .contains("empty version"));
+        assert!(problem(
+            r#"{"id":"A-1","affected":[{"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0","fixed":"1"}]}]}]}"#
+        )
+        .contains("exactly one"));
+        assert!(problem("{").contains("not valid OSV JSON"));
     }
 }
