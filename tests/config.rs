@@ -633,3 +633,105 @@ fn missing_path_is_an_error() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.yaml"));
 }
+
+/// A one-layer docker-archive whose image config runs as root with secrets in `Env`.
+fn root_image_with_secret_env() -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    let mut layer = tar::Builder::new(Vec::new());
+    add(&mut layer, "app/main.py", b"print('hi')\n");
+    let layer = layer.into_inner().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "User": "",
+            "Env": [
+                "PATH=/usr/local/bin:/usr/bin",
+                "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+                "DB_PASSWORD=S3cr3t-Hunter2-Test",
+                "LOG_LEVEL=info"
+            ]
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha(&layer))]},
+        "history": [{"created_by": "COPY app /app"}]
+    }))
+    .unwrap();
+    let config_name = format!("{}.json", sha(&config));
+    let layer_name = format!("{}/layer.tar", sha(&layer));
+    let mut b = tar::Builder::new(Vec::new());
+    add(&mut b, &layer_name, &layer);
+    add(&mut b, &config_name, &config);
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": ["app:1"], "Layers": [layer_name]}]);
+    add(
+        &mut b,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn image_scan_audits_the_image_config() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("app.tar"), root_image_with_secret_env()).unwrap();
+    let out = sb
+        .cmd()
+        .args(["image", "app.tar", "--format", "json", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let result = report["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Type"] == "image-config")
+        .unwrap_or_else(|| panic!("no image-config result in {report:#}"));
+    assert_eq!(result["Class"], "config");
+    let found: Vec<(String, String, String)> = result["Misconfigurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["ID"].as_str().unwrap().to_owned(),
+                m["Severity"].as_str().unwrap().to_owned(),
+                m["CauseMetadata"]["Resource"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("IMG-001".into(), "HIGH".into(), "Config.User".into()),
+            (
+                "IMG-002".into(),
+                "CRITICAL".into(),
+                "AWS_ACCESS_KEY_ID".into()
+            ),
+            ("IMG-002".into(), "CRITICAL".into(), "DB_PASSWORD".into()),
+        ]
+    );
+    // The findings themselves never carry the values.
+    let findings_text = result.to_string();
+    for s in PLANTED_SECRETS {
+        assert!(!findings_text.contains(s), "{s} in {findings_text}");
+    }
+}

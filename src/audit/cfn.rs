@@ -46,8 +46,10 @@ pub fn audit_template(doc: &Node, out: &mut Vec<Misconfiguration>) {
     let Some(resources) = doc.get("Resources") else {
         return;
     };
+    // SAM: `Globals.Function` supplies defaults for every `AWS::Serverless::Function`.
+    let globals = doc.path_ci(&["Globals", "Function"]);
     for e in resources.entries() {
-        audit_resource(e, out);
+        audit_resource(e, globals, out);
     }
 }
 
@@ -59,7 +61,7 @@ fn lines_of(e: &Entry) -> Option<(u32, u32)> {
     }
 }
 
-fn audit_resource(e: &Entry, out: &mut Vec<Misconfiguration>) {
+fn audit_resource(e: &Entry, globals: Option<&Node>, out: &mut Vec<Misconfiguration>) {
     let id = e.key.as_str();
     let r = &e.value;
     let Some(ty) = r.get("Type").and_then(Node::as_str) else {
@@ -98,7 +100,8 @@ fn audit_resource(e: &Entry, out: &mut Vec<Misconfiguration>) {
                 }
             }
         }
-        "AWS::Lambda::Function" | "AWS::Serverless::Function" => audit_function(props, id, &what, lines, out),
+        "AWS::Lambda::Function" => audit_function(props, None, id, &what, lines, out),
+        "AWS::Serverless::Function" => audit_function(props, globals, id, &what, lines, out),
         "AWS::Lambda::Permission" => audit_permission(props, id, &what, lines, out),
         "AWS::EC2::SecurityGroup" => match props.get("SecurityGroupEgress") {
             None => out.push(fail(
@@ -120,14 +123,31 @@ fn audit_resource(e: &Entry, out: &mut Vec<Misconfiguration>) {
 
 fn audit_function(
     props: &Node,
+    globals: Option<&Node>,
     id: &str,
     what: &str,
     lines: Option<(u32, u32)>,
     out: &mut Vec<Misconfiguration>,
 ) {
+    let prop = |keys: &[&str]| {
+        props
+            .path_ci(keys)
+            .or_else(|| globals.and_then(|g| g.path_ci(keys)))
+    };
+    // LAMBDA-002: the function's variables, then the globals it does not override.
+    let own = props.path_ci(&["Environment", "Variables"]);
+    let inherited = globals.and_then(|g| g.path_ci(&["Environment", "Variables"]));
+    let mut vars: Vec<&Entry> = own
+        .map(|v| v.entries().iter().collect())
+        .unwrap_or_default();
+    for g in inherited.map(Node::entries).unwrap_or(&[]) {
+        if !vars.iter().any(|v| v.key == g.key) {
+            vars.push(g);
+        }
+    }
     // LAMBDA-002
-    if let Some(vars) = props.path_ci(&["Environment", "Variables"]) {
-        for v in vars.entries() {
+    {
+        for v in vars {
             let Some(value) = plaintext(&v.value) else {
                 continue;
             };
@@ -151,7 +171,7 @@ fn audit_function(
         }
     }
     // LAMBDA-003
-    let subnets = props.path_ci(&["VpcConfig", "SubnetIds"]);
+    let subnets = prop(&["VpcConfig", "SubnetIds"]);
     if subnets.is_none_or(|s| !s.is_intrinsic() && s.items().is_empty()) {
         out.push(fail(
             "LAMBDA-003",
@@ -161,14 +181,15 @@ fn audit_function(
         ));
     }
     // LAMBDA-004
-    if let Some(rt) = props.get("Runtime").and_then(plaintext) {
+    let runtime = prop(&["Runtime"]);
+    if let Some(rt) = runtime.and_then(plaintext) {
         let rt = rt.trim().to_ascii_lowercase();
         if DEPRECATED_RUNTIMES.contains(&rt.as_str()) {
             out.push(fail(
                 "LAMBDA-004",
                 id,
                 format!("{what} uses the deprecated runtime {rt}"),
-                props.get("Runtime").and_then(Node::lines).or(lines),
+                runtime.and_then(Node::lines).or(lines),
             ));
         }
     }
@@ -295,6 +316,19 @@ mod tests {
                 ("LAMBDA-002".into(), "Fn".into()),
                 ("LAMBDA-003".into(), "Fn".into()),
                 ("LAMBDA-004".into(), "Fn".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn sam_globals_apply_to_serverless_functions() {
+        let t = "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function:\n    Runtime: nodejs14.x\n    Environment:\n      Variables:\n        API_KEY: abcdef123456\nResources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: x}\n  B:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      VpcConfig: {SubnetIds: [s]}\n      Environment: {Variables: {API_KEY: !Ref K}}\n";
+        assert_eq!(
+            ids(t),
+            vec![
+                ("LAMBDA-002".into(), "A".into()),
+                ("LAMBDA-003".into(), "A".into()),
+                ("LAMBDA-004".into(), "A".into()),
             ]
         );
     }

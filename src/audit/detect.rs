@@ -68,7 +68,9 @@ pub fn detect(doc: &Node) -> Option<ConfigType> {
     }
     let api = doc.get("apiVersion").and_then(Node::as_str).unwrap_or("");
     let kind = doc.get("kind").and_then(Node::as_str).unwrap_or("");
-    if api.starts_with("serving.knative.dev/") && kind == "Service" {
+    if api.starts_with("serving.knative.dev/") && kind == "Service"
+        || api.starts_with("run.googleapis.com/") && kind == "Job"
+    {
         return Some(ConfigType::CloudRun);
     }
     if !api.is_empty() && WORKLOAD_KINDS.contains(&kind) {

@@ -52,6 +52,48 @@ pub fn audit(config: &Value) -> Option<Vec<Misconfiguration>> {
     Some(out)
 }
 
+/// A copy of an image config with secret-like `Env` values and secrets in `history[].created_by`
+/// replaced by `<redacted>`, for reports that echo the config (`Metadata.ImageConfig`).
+pub fn redacted(config: &Value) -> Value {
+    let mut v = config.clone();
+    for section in ["config", "Config", "container_config", "ContainerConfig"] {
+        if let Some(env) = v
+            .get_mut(section)
+            .and_then(|s| s.get_mut("Env"))
+            .and_then(Value::as_array_mut)
+        {
+            for e in env.iter_mut() {
+                let Some(kv) = e.as_str() else { continue };
+                let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+                if secrets::classify(name, value).is_some() {
+                    *e = Value::String(format!("{name}=<redacted>"));
+                }
+            }
+        }
+        if let Some(cmd) = v
+            .get_mut(section)
+            .and_then(|s| s.get_mut("Cmd"))
+            .and_then(Value::as_array_mut)
+        {
+            for c in cmd.iter_mut() {
+                if let Some(s) = c.as_str() {
+                    *c = Value::String(secrets::redact_text(s));
+                }
+            }
+        }
+    }
+    if let Some(history) = v.get_mut("history").and_then(Value::as_array_mut) {
+        for h in history.iter_mut() {
+            if let Some(cb) = h.get_mut("created_by") {
+                if let Some(s) = cb.as_str() {
+                    *cb = Value::String(secrets::redact_text(s));
+                }
+            }
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +124,19 @@ mod tests {
         let docker = serde_json::json!({"Config": {"User": "root"}});
         assert_eq!(audit(&docker).unwrap().len(), 1);
         assert!(audit(&serde_json::json!("x")).is_none());
+    }
+
+    #[test]
+    fn redacted_copy_for_reports() {
+        let cfg = serde_json::json!({
+            "config": {"User": "app", "Env": ["PATH=/usr/bin", "DB_PASSWORD=hunter2-xyz"]},
+            "history": [{"created_by": "/bin/sh -c #(nop) ENV DB_PASSWORD=hunter2-xyz"}, {"created_by": "COPY . /app"}]
+        });
+        let r = redacted(&cfg);
+        let text = r.to_string();
+        assert!(!text.contains("hunter2-xyz"), "{text}");
+        assert_eq!(r["config"]["Env"][0], "PATH=/usr/bin");
+        assert_eq!(r["config"]["Env"][1], "DB_PASSWORD=<redacted>");
+        assert_eq!(r["history"][1]["created_by"], "COPY . /app");
     }
 }

@@ -206,6 +206,18 @@ pub fn image_config(target: &str, config: &serde_json::Value) -> Option<ScanResu
     Some(result(target, ConfigType::ImageConfig, found))
 }
 
+/// The image config with secrets redacted, for reports that echo it (`Metadata.ImageConfig`):
+/// "never a credential in any output" covers the config's `Env` and history too.
+pub fn redacted_image_config(config: &serde_json::Value) -> serde_json::Value {
+    image::redacted(config)
+}
+
+/// Free text (a layer's `created_by`) with secret-like `NAME=value` values and credential-shaped
+/// strings replaced by `<redacted>`.
+pub fn redact_text(text: &str) -> String {
+    secrets::redact_text(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,8 +42,12 @@ pub fn audit_document(doc: &Node, out: &mut Vec<Misconfiguration>) {
         .and_then(plaintext)
         .unwrap_or_else(|| kind.to_owned());
     let knative = api.starts_with("serving.knative.dev/") && kind == "Service";
+    // Cloud Run jobs: job → execution template → task template.
+    let run_job = api.starts_with("run.googleapis.com/") && kind == "Job";
     let spec = if knative {
         doc.path_ci(&["spec", "template", "spec"])
+    } else if run_job {
+        doc.path_ci(&["spec", "template", "spec", "template", "spec"])
     } else {
         match kind {
             "Pod" => doc.get("spec"),
@@ -53,6 +57,8 @@ pub fn audit_document(doc: &Node, out: &mut Vec<Misconfiguration>) {
     };
     let what = if knative {
         format!("Cloud Run service '{name}'")
+    } else if run_job {
+        format!("Cloud Run job '{name}'")
     } else {
         format!("{kind} '{name}'")
     };
@@ -60,17 +66,15 @@ pub fn audit_document(doc: &Node, out: &mut Vec<Misconfiguration>) {
         audit_pod_spec(spec, &what, out);
     }
     if knative {
-        audit_cloud_run(doc, spec, &name, &what, out);
+        audit_ingress(doc, &name, &what, out);
+    }
+    if knative || run_job {
+        audit_service_account(doc, spec, &name, &what, out);
     }
 }
 
-fn audit_cloud_run(
-    doc: &Node,
-    spec: Option<&Node>,
-    name: &str,
-    what: &str,
-    out: &mut Vec<Misconfiguration>,
-) {
+/// CLOUDRUN-001: services only (jobs take no requests).
+fn audit_ingress(doc: &Node, name: &str, what: &str, out: &mut Vec<Misconfiguration>) {
     let doc_lines = doc.lines();
     let annotations = doc.path_ci(&["metadata", "annotations"]);
     let ingress = annotations.and_then(|a| {
@@ -98,6 +102,17 @@ fn audit_cloud_run(
             }
         }
     }
+}
+
+/// CLOUDRUN-002: services and jobs.
+fn audit_service_account(
+    doc: &Node,
+    spec: Option<&Node>,
+    name: &str,
+    what: &str,
+    out: &mut Vec<Misconfiguration>,
+) {
+    let doc_lines = doc.lines();
     let sa = spec.and_then(|s| s.entry_ci("serviceAccountName"));
     let sa_value = sa.and_then(|e| plaintext(&e.value)).unwrap_or_default();
     let sa_value = sa_value.trim();
@@ -302,5 +317,17 @@ mod tests {
             assert!(got.contains(&(id.into(), "job".into())), "{id} {got:?}");
         }
         assert_eq!(got.iter().filter(|(i, _)| i == "POD-005").count(), 1);
+    }
+
+    #[test]
+    fn cloud_run_job() {
+        let y = "apiVersion: run.googleapis.com/v1\nkind: Job\nmetadata: {name: etl}\nspec:\n  template:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: etl\n            image: x\n";
+        let got = ids(y);
+        assert!(
+            got.contains(&("CLOUDRUN-002".into(), "etl".into())),
+            "{got:?}"
+        );
+        assert!(got.contains(&("POD-001".into(), "etl".into())), "{got:?}");
+        assert!(!got.iter().any(|(i, _)| i == "CLOUDRUN-001"), "{got:?}");
     }
 }

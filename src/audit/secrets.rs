@@ -267,6 +267,44 @@ pub fn classify(name: &str, value: &str) -> Option<SecretKind> {
     is_secret_name(name).then_some(SecretKind::Name)
 }
 
+/// Replace secrets in free text (a layer's `created_by`, e.g. `/bin/sh -c #(nop) ENV DB_PASSWORD=x`):
+/// the value of each secret-like `NAME=value` word and every credential-shaped substring become
+/// `<redacted>`. Text without secrets comes back unchanged.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // Word by word, keeping the whitespace between words as it was.
+    while !rest.is_empty() {
+        let ws_end = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        let (ws, tail) = rest.split_at(ws_end);
+        out.push_str(ws);
+        let word_end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        let (word, tail) = tail.split_at(word_end);
+        out.push_str(&redact_word(word));
+        rest = tail;
+    }
+    let mut redacted = out;
+    for (_, re) in VALUE_PATTERNS.iter() {
+        redacted = re.replace_all(&redacted, "<redacted>").into_owned();
+    }
+    redacted
+}
+
+fn redact_word(word: &str) -> String {
+    let Some((name, value)) = word.split_once('=') else {
+        return word.to_owned();
+    };
+    let bare_name = name.trim_matches(|c: char| c == '"' || c == '\'');
+    let bare_value = value.trim_matches(|c: char| c == '"' || c == '\'');
+    if classify(bare_name, bare_value).is_some() {
+        format!("{name}=<redacted>")
+    } else {
+        word.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +424,18 @@ mod tests {
             Some(SecretKind::AwsAccessKeyId)
         );
         assert_eq!(classify("LOG_LEVEL", "debug"), None);
+    }
+
+    #[test]
+    fn redacts_free_text() {
+        assert_eq!(
+            redact_text("/bin/sh -c #(nop)  ENV DB_PASSWORD=hunter2 LOG_LEVEL=info"),
+            "/bin/sh -c #(nop)  ENV DB_PASSWORD=<redacted> LOG_LEVEL=info"
+        );
+        assert_eq!(
+            redact_text("RUN curl -u x:y https://h/?k=AKIAIOSFODNN7EXAMPLE"),
+            "RUN curl -u x:y https://h/?k=<redacted>"
+        );
+        assert_eq!(redact_text("COPY . /app"), "COPY . /app");
     }
 }
