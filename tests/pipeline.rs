@@ -440,6 +440,15 @@ fn oci_layout_dir_and_archive() {
     );
     assert_standard_inventory(&json(&out), &layers);
 
+    let transport = format!("oci:{}:v2", dir.display());
+    let out = scan(&sb, &["image", &transport]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_standard_inventory(&json(&out), &layers);
+
     let missing_ref = format!("{}:v9", dir.display());
     let out = scan(&sb, &["image", &missing_ref]);
     assert_eq!(out.status.code(), Some(2));

@@ -163,6 +163,21 @@ pub fn open_image(
     arg: &str,
     registry: &crate::cli::RegistryArgs,
 ) -> anyhow::Result<Box<dyn Source>> {
+    // skopeo/podman transport names for local images: the content decides the format anyway.
+    let transport = ["docker-archive:", "oci-archive:", "oci:"]
+        .iter()
+        .find_map(|p| arg.strip_prefix(p));
+    if let Some(rest) = transport {
+        let (path, reference) = crate::source::archive::split_local_reference(rest)
+            .ok_or_else(|| anyhow::anyhow!("{arg}: no such file or directory"))?;
+        let image = crate::source::archive::open_local_image(
+            &path,
+            reference.as_deref(),
+            arg,
+            &registry.platform,
+        )?;
+        return Ok(Box::new(image));
+    }
     if let Some((path, reference)) = crate::source::archive::split_local_reference(arg) {
         let name = match &reference {
             Some(_) => arg.to_string(),
