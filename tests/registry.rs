@@ -60,6 +60,7 @@ impl Registry {
                 .args(["-Bbc"])
                 .arg(&htpasswd)
                 .args([USER, PASS])
+                .stdin(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .expect("htpasswd");
@@ -74,6 +75,7 @@ impl Registry {
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&cfg_path)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -117,7 +119,7 @@ impl Registry {
         }
         cmd.arg(format!("oci:{}:{refname}", layout.display()))
             .arg(format!("docker://{}/{dest}", self.host()));
-        let out = cmd.output().expect("run skopeo");
+        let out = cmd.stdin(Stdio::null()).output().expect("run skopeo");
         assert!(
             out.status.success(),
             "skopeo copy failed: {}",
@@ -501,6 +503,7 @@ fn scan(sb: &Sandbox, reference: &str) -> assert_cmd::Command {
 
 fn assert_auth_failure(out: &std::process::Output, host: &str, secret: Option<&str>) {
     let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("stderr: {stderr}");
     assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
     assert!(out.stdout.is_empty(), "no report on an error");
     assert!(
@@ -711,4 +714,136 @@ fn cli_second_scan_is_served_from_the_layer_cache() {
         .expect("run");
     assert_eq!(third.status.code(), Some(2));
     assert!(third.stdout.is_empty());
+}
+
+#[test]
+fn cli_credential_helper_and_registry_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(()) = tools() else { return };
+    let (reg, reference) = pushed_private();
+    let sb = Sandbox::new();
+    // A docker credential helper (`docker-credential-NAME get`, server on stdin, JSON on stdout)
+    // that only knows our registry.
+    let bin = sb.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let helper = bin.join("docker-credential-layerscantest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\nif [ \"$1\" = get ] && [ \"$server\" = \"{host}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASS}\"}}' \"$server\"\n  exit 0\nfi\necho 'credentials not found in native keychain'\nexit 1\n",
+            host = reg.host()
+        ),
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let docker = sb.path().join("docker");
+    std::fs::create_dir_all(&docker).expect("docker dir");
+
+    for config in [
+        serde_json::json!({"credHelpers": {reg.host(): "layerscantest"}}),
+        serde_json::json!({"credsStore": "layerscantest"}),
+    ] {
+        std::fs::write(docker.join("config.json"), config.to_string()).expect("config.json");
+        let out = scan(&sb, &reference)
+            .env("PATH", &path)
+            .arg("--no-cache")
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{config}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A bearer token this registry does not accept: an authentication error that says where the
+    // credentials came from, without the token.
+    let out = scan(&sb, &reference)
+        .env("PATH", &path)
+        .args(["--registry-token", "bogus-token-4242"])
+        .output()
+        .expect("run");
+    assert_auth_failure(&out, &reg.host(), Some("bogus-token-4242"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--registry-token"));
+}
+
+/// A TCP proxy in front of the registry that cuts every connection after `limit` bytes of
+/// response: the registry going away in the middle of a layer.
+fn cutting_proxy(upstream: u16, limit: usize) -> u16 {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c_read, mut s_write) = match (client.try_clone(), server.try_clone()) {
+                (Ok(c), Ok(s)) => (c, s),
+                _ => continue,
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+            });
+            std::thread::spawn(move || {
+                let (mut server, mut client) = (server, client);
+                let mut sent = 0usize;
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match server.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let n = n.min(limit.saturating_sub(sent));
+                    if n == 0 || client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                }
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn cli_registry_gone_mid_pull() {
+    let Some(()) = tools() else { return };
+    let reg = Registry::start(false);
+    let dir = tempfile::tempdir().expect("layout dir");
+    let big: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let layers = vec![Layer {
+        tar: tar_of(&[("big.bin", big)]),
+        gzip: false,
+    }];
+    let m = put_image(dir.path(), "amd64", &layers);
+    write_index(dir.path(), "v1", m);
+    reg.push(dir.path(), "v1", "gone/app:v1", false);
+    let layer_digest = {
+        let src = RegistrySource::open_with(&format!("{}/gone/app:v1", reg.host()), opts(None))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        src.target().layers[0].digest.clone()
+    };
+
+    let proxy = cutting_proxy(reg.port, 1024 * 1024);
+    let sb = Sandbox::new();
+    let out = scan(&sb, &format!("127.0.0.1:{proxy}/gone/app:v1"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report after a failed pull");
+    eprintln!("stderr: {stderr}");
+    assert!(stderr.contains(&layer_digest), "{stderr}");
 }

@@ -105,13 +105,15 @@ pub async fn resolve(
         return Ok((c, CredentialSource::DockerConfig));
     }
     if let Some(ecr) = EcrHost::parse(&image.host) {
-        let c = ecr_credentials(&ecr.region).await.with_context(|| {
-            format!(
-                "authentication to registry {}: no credentials were given and getting an ECR \
+        let c = ecr_credentials_in(&ecr.region, ecr.fips)
+            .await
+            .with_context(|| {
+                format!(
+                    "authentication to registry {}: no credentials were given and getting an ECR \
                  authorization token through the AWS credential chain failed",
-                image.host
-            )
-        })?;
+                    image.host
+                )
+            })?;
         return Ok((c, CredentialSource::Ecr));
     }
     Ok((Credentials::Anonymous, CredentialSource::None))
@@ -220,10 +222,17 @@ pub fn from_docker_config(image: &ImageRef) -> Option<Credentials> {
 /// web identity, container and instance credentials; `AWS_ENDPOINT_URL_ECR` overrides the endpoint).
 /// Returns `Basic AWS:<token>` credentials.
 pub async fn ecr_credentials(region: &str) -> anyhow::Result<Credentials> {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_sdk_ecr::config::Region::new(region.to_string()))
-        .load()
-        .await;
+    ecr_credentials_in(region, false).await
+}
+
+/// [`ecr_credentials`] through the FIPS endpoint when `fips` (for `dkr.ecr-fips` hosts).
+pub async fn ecr_credentials_in(region: &str, fips: bool) -> anyhow::Result<Credentials> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_ecr::config::Region::new(region.to_string()));
+    if fips {
+        loader = loader.use_fips(true);
+    }
+    let conf = loader.load().await;
     ecr_credentials_with(&conf).await
 }
 

@@ -156,7 +156,14 @@ impl RegistrySource {
             let (target, layers) = inner.fetch_target(&name, &platform).await?;
             Ok::<_, anyhow::Error>((target, layers, inner))
         };
-        let (target, layers, inner) = block_on(&runtime, fut)?;
+        let (target, layers, inner) = match block_on(&runtime, fut) {
+            Ok(v) => v,
+            Err(e) => {
+                // Dropping a runtime inside another one panics; this never blocks.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         Ok(RegistrySource {
             target,
             layers,

@@ -404,3 +404,27 @@ fn registry_host_override() {
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1"
     );
 }
+
+/// The ECR hook may run inside a tokio runtime: opening, reading, failing and dropping a source
+/// there must neither panic nor deadlock.
+#[test]
+fn usable_inside_an_async_runtime() {
+    let fake = start(Behaviour::default());
+    let reference = format!("127.0.0.1:{}/app:v1", fake.port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let src =
+            RegistrySource::open_with(&reference, opts(good())).unwrap_or_else(|e| panic!("{e:#}"));
+        let LayerBlob::Tar(mut r) = src.open_layer(0).unwrap() else {
+            panic!("not a tar stream")
+        };
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert!(got == fake.layer, "layer bytes differ");
+        assert!(RegistrySource::open_with(&reference, opts(None)).is_err());
+        drop(src);
+    });
+}
