@@ -944,3 +944,64 @@ proptest::proptest! {
         proptest::prop_assert_eq!(s["runs"][0]["results"].as_array().map(Vec::len), Some(6));
     }
 }
+
+/// The SARIF 2.1.0 JSON schema that `serde-sarif` ships (OASIS's), found in the cargo registry.
+fn sarif_schema() -> Option<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    let src = cargo_home.join("registry").join("src");
+    for index in std::fs::read_dir(src).ok()?.flatten() {
+        let p = index.path().join("serde-sarif-0.8.0/src/schema.json");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// An independent oracle: validate our SARIF against the official schema with Python's
+/// `jsonschema`. Skipped, with the reason printed, where the schema or the validator is missing.
+#[test]
+fn sarif_validates_against_the_official_schema() {
+    let Some(schema) = sarif_schema() else {
+        eprintln!("SKIPPED: serde-sarif's schema.json not found in the cargo registry");
+        return;
+    };
+    let has_validator = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_validator {
+        eprintln!("SKIPPED: python3 with the jsonschema module is not available");
+        return;
+    }
+    let d = Dir::new();
+    let mut empty = sample();
+    for r in &mut empty.results {
+        r.vulnerabilities = None;
+        r.misconfigurations = None;
+    }
+    for (name, report) in [("full", sample()), ("empty", empty)] {
+        let file = d.0.path().join(format!("{name}.sarif"));
+        std::fs::write(&file, report::render(&report, Format::Sarif).unwrap()).unwrap();
+        let script = "import json,sys,jsonschema\n\
+            schema=json.load(open(sys.argv[1]))\n\
+            doc=json.load(open(sys.argv[2]))\n\
+            errs=[f'{list(e.path)}: {e.message}' for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]\n\
+            print('\\n'.join(errs)); sys.exit(1 if errs else 0)\n";
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
