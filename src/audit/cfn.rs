@@ -101,7 +101,19 @@ fn audit_resource(e: &Entry, globals: Option<&Node>, out: &mut Vec<Misconfigurat
             }
         }
         "AWS::Lambda::Function" => audit_function(props, None, id, &what, lines, out),
-        "AWS::Serverless::Function" => audit_function(props, globals, id, &what, lines, out),
+        "AWS::Serverless::Function" => {
+            audit_function(props, globals, id, &what, lines, out);
+            // SAM inline policy documents (`Policies: [{Statement: [...]}]`).
+            let policies = props.get("Policies");
+            let docs: Vec<&Node> = match policies {
+                Some(p) if p.is_map() => vec![p],
+                Some(p) => p.items().iter().collect(),
+                None => Vec::new(),
+            };
+            for d in docs.into_iter().filter(|d| d.get("Statement").is_some()) {
+                iam::audit_policy(d, Some(id), &format!("inline policy of {what}"), out);
+            }
+        }
         "AWS::Lambda::Permission" => audit_permission(props, id, &what, lines, out),
         "AWS::EC2::SecurityGroup" => match props.get("SecurityGroupEgress") {
             None => out.push(fail(
@@ -329,6 +341,25 @@ mod tests {
                 ("LAMBDA-002".into(), "A".into()),
                 ("LAMBDA-003".into(), "A".into()),
                 ("LAMBDA-004".into(), "A".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn pascal_case_task_definition_and_sam_policies() {
+        let t = r#"{"Resources": {
+          "Td": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [{
+            "Name": "app", "Image": "x@sha256:00", "User": "1000", "ReadonlyRootFilesystem": "true",
+            "LogConfiguration": {"LogDriver": "awslogs"},
+            "Environment": [{"Name": "API_KEY", "Value": "abcdef123456"}, {"Name": "DB_PASSWORD", "Value": {"Ref": "Pw"}}]}]}},
+          "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.12", "VpcConfig": {"SubnetIds": ["s"]},
+            "Policies": [{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, "AWSLambdaBasicExecutionRole"]}}
+        }}"#;
+        assert_eq!(
+            ids(t),
+            vec![
+                ("ECS-004".into(), "app".into()),
+                ("IAM-001".into(), "Fn".into())
             ]
         );
     }

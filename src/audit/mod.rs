@@ -269,4 +269,40 @@ mod tests {
             Ok(FileAudit::Unknown)
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,300}", name in "[A-Za-z.]{0,12}") {
+            let _ = audit_text("t", &name, &text);
+        }
+
+        #[test]
+        fn arbitrary_yamlish_never_panics(text in "([ \\-]{0,6}(\\[|\\]|\\{|\\}|!Ref |!Sub |[a-zA-Z]{1,8}|: |, |\n|\"|'|&a |\\*a |---\n)){0,60}") {
+            let _ = audit_text("t", "t.yaml", &text);
+        }
+
+        /// Whatever the variable is called and whatever it holds, its value never reaches a message.
+        #[test]
+        fn secret_values_never_reach_messages(
+            var in "([A-Z]{1,5}_)?(PASSWORD|TOKEN|SECRET|API_KEY|AUTH|apiKey|Passwd)(_PROD|_V2|_VALUE)?",
+            value in "[A-Za-z0-9+/]{10,40}",
+        ) {
+            let td = serde_json::json!({"family": "f", "containerDefinitions": [{"name": "c",
+                "environment": [{"name": var, "value": value}]}]}).to_string();
+            let k8s = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n    env:\n    - name: {var}\n      value: \"{value}\"\n");
+            for (file, text) in [("td.json", td), ("pod.yaml", k8s)] {
+                let Ok(FileAudit::Results(results)) = audit_text(file, file, &text) else {
+                    panic!("{file} not audited");
+                };
+                let mut flagged = false;
+                for m in results.iter().flat_map(|r| r.misconfigurations.iter().flatten()) {
+                    proptest::prop_assert!(!m.message.contains(&value));
+                    proptest::prop_assert!(!m.title.contains(&value));
+                    proptest::prop_assert!(m.cause_metadata.resource.as_deref() != Some(value.as_str()));
+                    flagged |= m.id == "ECS-004" || m.id == "POD-006";
+                }
+                proptest::prop_assert!(flagged, "{} not flagged in {}", var, file);
+            }
+        }
+    }
 }

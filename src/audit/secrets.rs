@@ -107,6 +107,10 @@ pub fn is_secret_name(name: &str) -> bool {
     let Some(last) = w.last() else {
         return false;
     };
+    // `PWD` alone is the shell's working directory, not a password.
+    if w.len() == 1 && last == "pwd" {
+        return false;
+    }
     // Names that describe a secret without holding it.
     const DESCRIPTIVE: &[&str] = &[
         "arn",
@@ -169,6 +173,8 @@ pub fn is_secret_name(name: &str) -> bool {
         || has("credential")
         || has("credentials")
         || has("auth")
+        || has("authorization")
+        || has("bearer")
         || has("privatekey")
         || pair("api", "key")
         || pair("private", "key")
@@ -177,8 +183,10 @@ pub fn is_secret_name(name: &str) -> bool {
         || pair("signing", "key")
         || pair("encryption", "key")
         || pair("client", "secret")
+        || pair("master", "key")
+        || pair("session", "key")
         || w.iter()
-            .any(|x| x.ends_with("password") || x.ends_with("token"))
+            .any(|x| x.ends_with("password") || x.ends_with("token") || x.ends_with("secret"))
 }
 
 /// Values that stand for a secret rather than being one.
@@ -327,6 +335,9 @@ mod tests {
             "client_secret",
             "JWT_SECRET",
             "passwd",
+            "DB_PWD",
+            "AUTHORIZATION",
+            "MASTER_KEY",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -342,6 +353,8 @@ mod tests {
             "KEY_PREFIX",
             "ACCESS_KEY_ID",
             "tokenizer",
+            "PWD",
+            "AUTHORIZATION_ENABLED",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }
