@@ -202,6 +202,8 @@ struct Collector {
     /// Wanted files' contents, kept (within a budget) so that hard links to them resolve.
     kept: HashMap<String, Vec<u8>>,
     kept_bytes: usize,
+    /// Wanted paths this layer wrote (whatever the analyzers made of them).
+    written: Vec<String>,
 }
 
 impl Collector {
@@ -214,6 +216,7 @@ impl Collector {
             warnings: Vec::new(),
             kept: HashMap::new(),
             kept_bytes: 0,
+            written: Vec::new(),
         }
     }
 
@@ -223,6 +226,7 @@ impl Collector {
         if path.is_empty() || !analyzer::required(path) {
             return Ok(());
         }
+        self.written.push(path.to_string());
         if declared_size > MAX_FILE_SIZE {
             self.skip_for_size(path, declared_size);
             return Ok(());
@@ -258,6 +262,7 @@ impl Collector {
         if path.is_empty() || !analyzer::required(path) {
             return;
         }
+        self.written.push(path.to_string());
         match self.kept.get(target) {
             Some(content) => {
                 let content = content.clone();
@@ -273,12 +278,22 @@ impl Collector {
         let out = self.analyzer.finish();
         let mut warnings = self.warnings;
         warnings.extend(out.warnings);
+        // A wanted file this layer rewrote but that yielded nothing (unparsable, over the size cap)
+        // still hides what lower layers had at that path, as in the union filesystem.
+        let mut whiteouts = self.whiteouts;
+        for path in self.written {
+            let produced =
+                out.package_sets.iter().any(|s| s.path == path) || out.os_files.contains_key(&path);
+            if !produced && !whiteouts.contains(&path) {
+                whiteouts.push(path);
+            }
+        }
         LayerAnalysis {
             diff_id,
             os_files: out.os_files,
             symlinks: self.symlinks,
             package_sets: out.package_sets,
-            whiteouts: self.whiteouts,
+            whiteouts,
             opaque_dirs: self.opaque_dirs,
             warnings,
         }
@@ -808,10 +823,27 @@ mod tests {
         b.append_data(&mut h, "usr/.wh.gone", &b""[..]).unwrap();
         let t = b.into_inner().unwrap();
         let a = analyze_tar_blob(&t[..], None, None).unwrap();
-        assert_eq!(a.whiteouts, vec!["usr/gone".to_string()]);
+        // The long name arrived whole: the unparsable METADATA is recorded under its full path.
+        assert!(a.whiteouts.contains(&"usr/gone".to_string()), "{a:?}");
+        assert!(a.whiteouts.contains(&long), "{a:?}");
         let mut g = TarGuard::new(&t[..]);
         io::copy(&mut g, &mut io::sink()).unwrap();
         assert_eq!(g.skip, 0);
+    }
+
+    #[test]
+    fn unparsable_rewrite_hides_the_lower_file() {
+        let path = "usr/lib/python3/dist-packages/x-1.0.dist-info/METADATA";
+        let t = tar_with(&[(path, b"\xff\xfe not metadata")]);
+        let a = analyze_tar_blob(&t[..], None, None).unwrap();
+        if a.package_sets.iter().all(|s| s.path != path) {
+            assert!(a.whiteouts.contains(&path.to_string()), "{a:?}");
+        }
+        let good = format!("Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\n");
+        let t = tar_with(&[(path, good.as_bytes())]);
+        let a = analyze_tar_blob(&t[..], None, None).unwrap();
+        assert!(a.package_sets.iter().any(|s| s.path == path), "{a:?}");
+        assert!(a.whiteouts.is_empty());
     }
 
     #[test]
