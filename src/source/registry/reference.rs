@@ -29,6 +29,8 @@ impl ImageRef {
         if s.is_empty() {
             bail!("empty image reference");
         }
+        // skopeo's transport prefix for registries.
+        let s = s.strip_prefix("docker://").unwrap_or(s);
         if s.contains("://") {
             bail!(
                 "image reference {s:?} must not contain a URL scheme (write host/repository:tag)"
@@ -298,6 +300,7 @@ mod tests {
             p("python:3.12-slim")
         );
         assert_eq!(p("index.docker.io/user/app"), p("user/app"));
+        assert_eq!(p("docker://alpine:3.20"), p("alpine:3.20"));
     }
 
     #[test]

@@ -25,7 +25,12 @@ struct Behaviour {
     redirect_layer: bool,
     /// Announce the full layer but close the connection after half of it.
     truncate_layer: bool,
+    /// Docker Hub style: a Bearer challenge whose token service (on the second server) takes
+    /// the Basic credentials and issues the token the registry wants.
+    bearer: bool,
 }
+
+const TOKEN: &str = "issued-bearer-token";
 
 struct Fake {
     port: u16,
@@ -149,7 +154,29 @@ fn start(b: Behaviour) -> Fake {
     let send = Arc::clone(&send_layer);
     serve(
         storage,
-        Arc::new(move |sock, _path, _auth| send(sock)),
+        Arc::new(move |sock, path, auth| {
+            if !path.starts_with("/token") {
+                return send(sock);
+            }
+            if auth == Some(basic_header().as_str())
+                && path.contains("scope=repository%3Aapp%3Apull")
+            {
+                let body = format!("{{\"token\":\"{TOKEN}\",\"expires_in\":300}}");
+                respond(
+                    sock,
+                    "200 OK",
+                    &[("content-type", "application/json".to_string())],
+                    body.as_bytes(),
+                )
+            } else {
+                respond(
+                    sock,
+                    "401 Unauthorized",
+                    &[],
+                    b"{\"details\":\"bad credentials\"}",
+                )
+            }
+        }),
         Arc::clone(&seen),
     );
 
@@ -172,10 +199,23 @@ fn start(b: Behaviour) -> Fake {
     .collect();
     let layer_path = format!("/v2/app/blobs/{layer_digest}");
     let redirect = b.redirect_layer;
+    let bearer = b.bearer;
     serve(
         main,
         Arc::new(move |sock, path, auth| {
-            if auth != Some(basic_header().as_str()) {
+            let bearer_ok = auth == Some(format!("Bearer {TOKEN}").as_str());
+            if bearer && !bearer_ok {
+                let challenge = format!(
+                    r#"Bearer realm="http://127.0.0.1:{storage_port}/token",service="fake""#
+                );
+                return respond(
+                    sock,
+                    "401 Unauthorized",
+                    &[("www-authenticate", challenge)],
+                    b"{}",
+                );
+            }
+            if !bearer && auth != Some(basic_header().as_str()) {
                 let body =
                     br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
                 return respond(
@@ -427,4 +467,38 @@ fn usable_inside_an_async_runtime() {
         assert!(RegistrySource::open_with(&reference, opts(None)).is_err());
         drop(src);
     });
+}
+
+#[test]
+fn bearer_challenge_is_followed() {
+    let fake = start(Behaviour {
+        bearer: true,
+        ..Default::default()
+    });
+    let reference = format!("127.0.0.1:{}/app:v1", fake.port);
+    let src =
+        RegistrySource::open_with(&reference, opts(good())).unwrap_or_else(|e| panic!("{e:#}"));
+    let LayerBlob::Tar(mut r) = src.open_layer(0).unwrap() else {
+        panic!("not a tar stream")
+    };
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    assert!(got == fake.layer, "layer bytes differ");
+    let seen = fake.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|s| s.path.starts_with("/token")
+            && s.authorization.as_deref() == Some(basic_header().as_str())),
+        "the Basic credentials go to the token service: {seen:?}"
+    );
+
+    let wrong = Credentials::basic(USER, "nope-nope-99");
+    let err = RegistrySource::open_with(&reference, opts(Some(wrong)))
+        .err()
+        .expect("wrong password fails");
+    let msg = format!("{err:#}");
+    eprintln!("message: {msg}");
+    assert!(
+        msg.contains("authentication to registry") && !msg.contains("nope-nope-99"),
+        "{msg}"
+    );
 }
