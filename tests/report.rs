@@ -1005,3 +1005,40 @@ fn sarif_validates_against_the_official_schema() {
         );
     }
 }
+
+#[test]
+fn no_format_prints_a_secret_from_the_image() {
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let mut r = sample();
+    r.metadata.image_config = Some(serde_json::json!({
+        "config": { "Env": [format!("AWS_SECRET_ACCESS_KEY={SECRET}"), "PATH=/usr/bin"] },
+        "history": [{ "created_by": format!("ENV AWS_SECRET_ACCESS_KEY={SECRET}") }]
+    }));
+    let leaky = format!("ENV AWS_SECRET_ACCESS_KEY={SECRET} # buildkit");
+    for res in &mut r.results {
+        for p in res.packages.iter_mut().flatten() {
+            p.layer.created_by = Some(leaky.clone());
+        }
+        for v in res.vulnerabilities.iter_mut().flatten() {
+            v.layer.created_by = Some(leaky.clone());
+        }
+    }
+    for format in [Format::Json, Format::Table, Format::Sarif] {
+        let text = String::from_utf8(report::render(&r, format).unwrap()).unwrap();
+        assert!(!text.contains(SECRET), "{format:?} leaks: {text}");
+        assert!(
+            !text.contains("wJalrXUtnFEMI"),
+            "{format:?} leaks a prefix: {text}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&report::render(&r, Format::Json).unwrap()).unwrap();
+    assert_eq!(
+        json["Metadata"]["ImageConfig"]["config"]["Env"],
+        serde_json::json!(["AWS_SECRET_ACCESS_KEY=<redacted>", "PATH=/usr/bin"])
+    );
+    assert_eq!(
+        json["Results"][0]["Packages"][0]["Layer"]["CreatedBy"],
+        "ENV AWS_SECRET_ACCESS_KEY=<redacted> # buildkit"
+    );
+}

@@ -45,10 +45,68 @@ pub fn render_with(
     format: Format,
     options: &RenderOptions,
 ) -> anyhow::Result<Vec<u8>> {
+    let report = &redacted(report);
     match format {
         Format::Json => render_json(report),
         Format::Table => Ok(table::render(report, options).into_bytes()),
         Format::Sarif => sarif::render(report),
+    }
+}
+
+/// "Never a credential in any output": every format goes through here, so the parts of a report that
+/// echo the image (`Metadata.ImageConfig` with its `Env` and history, each layer's `created_by`,
+/// which holds `ENV`/`ARG` lines) are redacted once more with the config auditor's secret rules.
+/// Idempotent, so it is harmless when the pipeline has redacted already.
+pub fn redacted(report: &Report) -> std::borrow::Cow<'_, Report> {
+    use std::borrow::Cow;
+    use std::collections::HashMap;
+    let mut memo: HashMap<String, String> = HashMap::new();
+    let mut redact = |text: &str| -> Option<String> {
+        let out = memo
+            .entry(text.to_string())
+            .or_insert_with(|| crate::audit::redact_text(text));
+        (out != text).then(|| out.clone())
+    };
+    let mut out: Option<Report> = None;
+    if let Some(cfg) = &report.metadata.image_config {
+        let clean = crate::audit::redacted_image_config(cfg);
+        if &clean != cfg {
+            out.get_or_insert_with(|| report.clone())
+                .metadata
+                .image_config = Some(clean);
+        }
+    }
+    for (ri, r) in report.results.iter().enumerate() {
+        for (pi, p) in r.packages.iter().flatten().enumerate() {
+            if let Some(new) = p.layer.created_by.as_deref().and_then(&mut redact) {
+                let rep = out.get_or_insert_with(|| report.clone());
+                if let Some(pkg) = rep
+                    .results
+                    .get_mut(ri)
+                    .and_then(|r| r.packages.as_mut())
+                    .and_then(|ps| ps.get_mut(pi))
+                {
+                    pkg.layer.created_by = Some(new);
+                }
+            }
+        }
+        for (vi, v) in r.vulnerabilities.iter().flatten().enumerate() {
+            if let Some(new) = v.layer.created_by.as_deref().and_then(&mut redact) {
+                let rep = out.get_or_insert_with(|| report.clone());
+                if let Some(vuln) = rep
+                    .results
+                    .get_mut(ri)
+                    .and_then(|r| r.vulnerabilities.as_mut())
+                    .and_then(|vs| vs.get_mut(vi))
+                {
+                    vuln.layer.created_by = Some(new);
+                }
+            }
+        }
+    }
+    match out {
+        Some(r) => Cow::Owned(r),
+        None => Cow::Borrowed(report),
     }
 }
 
