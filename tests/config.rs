@@ -626,6 +626,31 @@ fn severity_filter_exit_code_and_ignore_file() {
 }
 
 #[test]
+fn yaml_ignore_file_by_id_and_path() {
+    let sb = sandbox();
+    std::fs::write(
+        sb.path().join("ignore.yaml"),
+        "misconfigurations:\n  - id: POD-006\n    paths: [\"k8s/cronjob.yaml\"]\n    statement: webhook rotated\n",
+    )
+    .unwrap();
+    let out = run(&sb, &["--ignorefile", "ignore.yaml", "k8s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert!(!findings(&report, "k8s/cronjob.yaml")
+        .iter()
+        .any(|f| f.0 == "POD-006"));
+    // Same id, other path: still reported.
+    assert!(findings(&report, "k8s/deployment.yaml")
+        .iter()
+        .any(|f| f.0 == "POD-006"));
+}
+
+#[test]
 fn missing_path_is_an_error() {
     let sb = Sandbox::new();
     let out = sb.cmd().args(["config", "nope.yaml"]).output().unwrap();

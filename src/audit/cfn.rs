@@ -83,22 +83,7 @@ fn audit_resource(e: &Entry, globals: Option<&Node>, out: &mut Vec<Misconfigurat
             }
         }
         "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
-            for p in props.get("Policies").map(Node::items).unwrap_or(&[]) {
-                let pname = p.get("PolicyName").and_then(plaintext).unwrap_or_default();
-                if let Some(d) = p.get("PolicyDocument") {
-                    iam::audit_policy(d, Some(id), &format!("inline policy '{pname}' of {what}"), out);
-                }
-            }
-            for arn in props.get("ManagedPolicyArns").map(Node::items).unwrap_or(&[]) {
-                if plaintext(arn).is_some_and(|a| a.ends_with(":iam::aws:policy/AdministratorAccess")) {
-                    out.push(fail(
-                        "IAM-001",
-                        id,
-                        format!("{what} attaches the AdministratorAccess managed policy, which allows Action \"*\""),
-                        arn.lines().or(lines),
-                    ));
-                }
-            }
+            audit_principal_policies(props, id, &what, lines, out)
         }
         "AWS::Lambda::Function" => audit_function(props, None, id, &what, lines, out),
         "AWS::Serverless::Function" => {
@@ -115,21 +100,70 @@ fn audit_resource(e: &Entry, globals: Option<&Node>, out: &mut Vec<Misconfigurat
             }
         }
         "AWS::Lambda::Permission" => audit_permission(props, id, &what, lines, out),
-        "AWS::EC2::SecurityGroup" => match props.get("SecurityGroupEgress") {
-            None => out.push(fail(
-                "SG-001",
-                id,
-                format!("{what} declares no SecurityGroupEgress, so CloudFormation adds the default rule allowing all egress to 0.0.0.0/0"),
-                lines,
-            )),
-            Some(rules) => {
-                for rule in rules.items() {
-                    audit_egress(rule, id, &what, rule.lines().or(lines), out);
-                }
-            }
-        },
+        "AWS::EC2::SecurityGroup" => audit_security_group(props, id, &what, lines, out),
         "AWS::EC2::SecurityGroupEgress" => audit_egress(props, id, &what, lines, out),
         _ => {}
+    }
+}
+
+/// Inline `Policies` of a role, user or group, and the AdministratorAccess managed policy.
+fn audit_principal_policies(
+    props: &Node,
+    id: &str,
+    what: &str,
+    lines: Option<(u32, u32)>,
+    out: &mut Vec<Misconfiguration>,
+) {
+    for p in props.get("Policies").map(Node::items).unwrap_or(&[]) {
+        let pname = p.get("PolicyName").and_then(plaintext).unwrap_or_default();
+        if let Some(d) = p.get("PolicyDocument") {
+            let what = format!("inline policy '{pname}' of {what}");
+            iam::audit_policy(d, Some(id), &what, out);
+        }
+    }
+    for arn in props
+        .get("ManagedPolicyArns")
+        .map(Node::items)
+        .unwrap_or(&[])
+    {
+        let admin =
+            plaintext(arn).is_some_and(|a| a.ends_with(":iam::aws:policy/AdministratorAccess"));
+        if admin {
+            out.push(fail(
+                "IAM-001",
+                id,
+                format!(
+                    "{what} attaches the AdministratorAccess managed policy, \
+                     which allows Action \"*\""
+                ),
+                arn.lines().or(lines),
+            ));
+        }
+    }
+}
+
+fn audit_security_group(
+    props: &Node,
+    id: &str,
+    what: &str,
+    lines: Option<(u32, u32)>,
+    out: &mut Vec<Misconfiguration>,
+) {
+    match props.get("SecurityGroupEgress") {
+        None => out.push(fail(
+            "SG-001",
+            id,
+            format!(
+                "{what} declares no SecurityGroupEgress, so CloudFormation adds the default \
+                 rule allowing all egress to 0.0.0.0/0"
+            ),
+            lines,
+        )),
+        Some(rules) => {
+            for rule in rules.items() {
+                audit_egress(rule, id, what, rule.lines().or(lines), out);
+            }
+        }
     }
 }
 
@@ -233,7 +267,10 @@ fn audit_permission(
         out.push(fail(
             "LAMBDA-001",
             id,
-            format!("{what} lets {principal} invoke the function on behalf of any account or resource (no SourceArn or SourceAccount)"),
+            format!(
+                "{what} lets {principal} invoke the function on behalf of any account or \
+                 resource (no SourceArn or SourceAccount)"
+            ),
             lines,
         ));
     }

@@ -15,7 +15,7 @@ pub fn audit_document(doc: &Node, out: &mut Vec<Misconfiguration>) {
         .get_ci("family")
         .and_then(plaintext)
         .unwrap_or_else(|| "task-definition".to_owned());
-    audit_task(td, &family, &format!("task definition '{family}'"), out);
+    audit_task(td, &family, &format!("Task definition '{family}'"), out);
 }
 
 /// Audit one task definition. `task_resource` names the task for task-level rules (family or
@@ -51,7 +51,7 @@ pub fn audit_task(td: &Node, task_resource: &str, what: &str, out: &mut Vec<Misc
 
 fn audit_container(c: &Node, name: &str, what: &str, out: &mut Vec<Misconfiguration>) {
     let lines = c.lines();
-    let who = format!("Container '{name}' in {what}");
+    let who = format!("Container '{name}' in {}", lower_first(what));
 
     // ECS-001: no user, or root.
     match c.get_ci("user") {
@@ -151,6 +151,15 @@ fn audit_container(c: &Node, name: &str, what: &str, out: &mut Vec<Misconfigurat
                 lines,
             ));
         }
+    }
+}
+
+/// "Task definition 'x'" → "task definition 'x'" (CloudFormation types stay as they are).
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) if !s.starts_with("AWS::") => f.to_lowercase().chain(c).collect(),
+        _ => s.to_owned(),
     }
 }
 

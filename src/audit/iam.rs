@@ -7,10 +7,9 @@ use super::fail;
 use super::node::Node;
 use crate::model::Misconfiguration;
 
-/// A standalone policy document (also `{"PolicyVersion": {"Document": ...}}` is not needed: the
-/// detector only routes documents with a top-level `Statement` here).
+/// A standalone policy document (top-level `Statement`).
 pub fn audit_standalone(doc: &Node, out: &mut Vec<Misconfiguration>) {
-    audit_policy(doc, None, "policy document", out);
+    audit_policy(doc, None, "the policy document", out);
 }
 
 /// Audit a policy document. `resource` names the finding (a CloudFormation logical id); without
@@ -36,8 +35,13 @@ pub fn audit_policy(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("Statement[{i}]"));
+        let named = if label.starts_with("Statement[") {
+            label.clone()
+        } else {
+            format!("Statement '{label}'")
+        };
         let res = resource.map_or_else(|| label.clone(), str::to_owned);
-        audit_statement(st, &res, &format!("{label} of {what}"), out);
+        audit_statement(st, &res, &format!("{named} of {what}"), out);
     }
 }
 
