@@ -839,7 +839,7 @@ mod tests {
         if a.package_sets.iter().all(|s| s.path != path) {
             assert!(a.whiteouts.contains(&path.to_string()), "{a:?}");
         }
-        let good = format!("Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\n");
+        let good = "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n\n".to_string();
         let t = tar_with(&[(path, good.as_bytes())]);
         let a = analyze_tar_blob(&t[..], None, None).unwrap();
         assert!(a.package_sets.iter().any(|s| s.path == path), "{a:?}");
