@@ -8,6 +8,8 @@ use sha2::Digest as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const USER: &str = "scanner";
@@ -775,13 +777,16 @@ fn cli_credential_helper_and_registry_token() {
 
 /// A TCP proxy in front of the registry that cuts every connection after `limit` bytes of
 /// response: the registry going away in the middle of a layer.
-fn cutting_proxy(upstream: u16, limit: usize) -> u16 {
+fn cutting_proxy(upstream: u16, limit: usize) -> (u16, Arc<AtomicUsize>) {
     use std::net::{Shutdown, TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
     let port = listener.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                 continue;
             };
@@ -812,7 +817,7 @@ fn cutting_proxy(upstream: u16, limit: usize) -> u16 {
             });
         }
     });
-    port
+    (port, connections)
 }
 
 #[test]
@@ -836,7 +841,7 @@ fn cli_registry_gone_mid_pull() {
         src.target().layers[0].digest.clone()
     };
 
-    let proxy = cutting_proxy(reg.port, 1024 * 1024);
+    let (proxy, _) = cutting_proxy(reg.port, 1024 * 1024);
     let sb = Sandbox::new();
     let out = scan(&sb, &format!("127.0.0.1:{proxy}/gone/app:v1"))
         .output()
@@ -846,4 +851,72 @@ fn cli_registry_gone_mid_pull() {
     assert!(out.stdout.is_empty(), "no report after a failed pull");
     eprintln!("stderr: {stderr}");
     assert!(stderr.contains(&layer_digest), "{stderr}");
+}
+
+/// `HTTP_PROXY` (for a plain-HTTP registry under --insecure) is honoured, and `NO_PROXY` exempts.
+/// The "proxy" is a TCP pass-through: docker-registry accepts absolute-form request targets.
+#[test]
+fn cli_http_proxy_and_no_proxy() {
+    let Some(()) = tools() else { return };
+    let reg = Registry::start(false);
+    let (layout, _) = single_image("proxy");
+    reg.push(layout.path(), "v1", "p/app:v1", false);
+    let (proxy, connections) = cutting_proxy(reg.port, usize::MAX);
+    let sb = Sandbox::new();
+    let reference = format!("{}/p/app:v1", reg.host());
+    let proxy_url = format!("http://127.0.0.1:{proxy}");
+    let without_no_proxy = |c: &mut assert_cmd::Command| {
+        for v in [
+            "NO_PROXY",
+            "no_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            c.env_remove(v);
+        }
+    };
+
+    let mut c = scan(&sb, &reference);
+    without_no_proxy(&mut c);
+    let out = c
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .arg("--no-cache")
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let through_proxy = connections.load(Ordering::SeqCst);
+    assert!(
+        through_proxy > 0,
+        "the registry was reached through HTTP_PROXY"
+    );
+
+    let mut c = scan(&sb, &reference);
+    without_no_proxy(&mut c);
+    let out = c
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .arg("--no-cache")
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        through_proxy,
+        "NO_PROXY bypasses the proxy"
+    );
 }
