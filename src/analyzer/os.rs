@@ -1,0 +1,210 @@
+//! OS identification: `os-release` first, then the distribution's own release file.
+//!
+//! The files are only collected per layer; the OS is decided on the merged map, because a later layer
+//! may replace `etc/os-release` (or make it a symlink to `usr/lib/os-release`).
+
+use crate::model::OsInfo;
+use std::collections::BTreeMap;
+
+pub const OS_RELEASE: &str = "etc/os-release";
+pub const USR_OS_RELEASE: &str = "usr/lib/os-release";
+pub const DEBIAN_VERSION: &str = "etc/debian_version";
+pub const ALPINE_RELEASE: &str = "etc/alpine-release";
+
+pub fn is_os_file(path: &str) -> bool {
+    matches!(
+        path,
+        OS_RELEASE | USR_OS_RELEASE | DEBIAN_VERSION | ALPINE_RELEASE
+    )
+}
+
+/// `KEY=value` pairs of an os-release file (quotes and backslash escapes removed).
+pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            continue;
+        }
+        out.insert(key.to_string(), unquote(value.trim()));
+    }
+    out
+}
+
+fn unquote(value: &str) -> String {
+    let quote = match value.chars().next() {
+        Some(q @ ('"' | '\'')) => q,
+        _ => return value.to_string(),
+    };
+    let inner = &value[1..];
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == quote {
+            break;
+        }
+        if c == '\\' && quote == '"' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The family name we report for an os-release `ID`.
+fn family_for_id(id: &str) -> String {
+    let id = id.trim().to_ascii_lowercase();
+    match id.as_str() {
+        "amzn" => "amazon".to_string(),
+        _ => id,
+    }
+}
+
+/// `12.5` → `12`; `trixie/sid` stays as written.
+fn debian_release(text: &str) -> Option<String> {
+    let v = text.lines().next()?.trim();
+    if v.is_empty() {
+        return None;
+    }
+    match v.split_once('.') {
+        Some((major, _)) if !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(major.to_string())
+        }
+        _ => Some(v.to_string()),
+    }
+}
+
+fn first_line(text: &str) -> Option<String> {
+    let v = text.lines().next()?.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// Decide the OS from the merged OS files.
+pub fn detect(files: &BTreeMap<String, String>) -> Option<OsInfo> {
+    let release = files
+        .get(OS_RELEASE)
+        .or_else(|| files.get(USR_OS_RELEASE))
+        .map(|t| parse_os_release(t));
+    if let Some(fields) = release {
+        if let Some(id) = fields.get("ID").filter(|id| !id.trim().is_empty()) {
+            let family = family_for_id(id);
+            let name = fields
+                .get("VERSION_ID")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .or_else(|| match family.as_str() {
+                    // Debian testing/sid and Alpine edge have no VERSION_ID.
+                    "debian" => files.get(DEBIAN_VERSION).and_then(|t| debian_release(t)),
+                    "alpine" => files.get(ALPINE_RELEASE).and_then(|t| first_line(t)),
+                    _ => None,
+                })
+                .or_else(|| fields.get("VERSION_CODENAME").cloned())
+                .unwrap_or_default();
+            return Some(OsInfo { family, name });
+        }
+    }
+    if let Some(name) = files.get(ALPINE_RELEASE).and_then(|t| first_line(t)) {
+        return Some(OsInfo {
+            family: "alpine".into(),
+            name,
+        });
+    }
+    if let Some(name) = files.get(DEBIAN_VERSION).and_then(|t| debian_release(t)) {
+        return Some(OsInfo {
+            family: "debian".into(),
+            name,
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(files: &[(&str, &str)]) -> Option<(String, String)> {
+        let map = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        detect(&map).map(|o| (o.family, o.name))
+    }
+
+    fn some(f: &str, n: &str) -> Option<(String, String)> {
+        Some((f.to_string(), n.to_string()))
+    }
+
+    #[test]
+    fn real_os_release_files() {
+        let debian = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+        assert_eq!(os(&[(OS_RELEASE, debian)]), some("debian", "12"));
+        let alpine = "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n";
+        assert_eq!(os(&[(USR_OS_RELEASE, alpine)]), some("alpine", "3.20.3"));
+        let ubuntu = "PRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\r\nNAME=\"Ubuntu\"\r\nVERSION_ID=\"22.04\"\r\nID=ubuntu\r\nID_LIKE=debian\r\n";
+        assert_eq!(os(&[(OS_RELEASE, ubuntu)]), some("ubuntu", "22.04"));
+        let amazon = "NAME=\"Amazon Linux\"\nVERSION=\"2023\"\nID=\"amzn\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"2023\"\n";
+        assert_eq!(os(&[(OS_RELEASE, amazon)]), some("amazon", "2023"));
+        let rocky = "NAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n";
+        assert_eq!(os(&[(OS_RELEASE, rocky)]), some("rocky", "9.3"));
+    }
+
+    #[test]
+    fn etc_wins_over_usr_lib() {
+        assert_eq!(
+            os(&[
+                (OS_RELEASE, "ID=ubuntu\nVERSION_ID=24.04\n"),
+                (USR_OS_RELEASE, "ID=debian\nVERSION_ID=12\n")
+            ]),
+            some("ubuntu", "24.04")
+        );
+    }
+
+    #[test]
+    fn fallbacks() {
+        assert_eq!(os(&[(DEBIAN_VERSION, "12.5\n")]), some("debian", "12"));
+        assert_eq!(
+            os(&[(DEBIAN_VERSION, "trixie/sid\n")]),
+            some("debian", "trixie/sid")
+        );
+        assert_eq!(
+            os(&[(ALPINE_RELEASE, "3.20.3\n")]),
+            some("alpine", "3.20.3")
+        );
+        // sid: os-release without VERSION_ID
+        assert_eq!(
+            os(&[
+                (OS_RELEASE, "ID=debian\nVERSION_CODENAME=trixie\n"),
+                (DEBIAN_VERSION, "trixie/sid\n")
+            ]),
+            some("debian", "trixie/sid")
+        );
+        // os-release without ID falls back to the release files
+        assert_eq!(
+            os(&[(OS_RELEASE, "# nothing\n"), (ALPINE_RELEASE, "3.19.1")]),
+            some("alpine", "3.19.1")
+        );
+        assert_eq!(os(&[]), None);
+        assert_eq!(os(&[(DEBIAN_VERSION, "\n")]), None);
+    }
+
+    #[test]
+    fn quoting() {
+        let f =
+            parse_os_release("A='x y'\nB=\"a\\\"b\"\nC=plain\n  # c\nbad line\nD=\"unterminated\n");
+        assert_eq!(f.get("A").map(String::as_str), Some("x y"));
+        assert_eq!(f.get("B").map(String::as_str), Some("a\"b"));
+        assert_eq!(f.get("C").map(String::as_str), Some("plain"));
+        assert_eq!(f.get("D").map(String::as_str), Some("unterminated"));
+        assert_eq!(f.len(), 4);
+    }
+}
