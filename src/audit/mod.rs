@@ -15,6 +15,7 @@ pub mod dockerfile;
 pub mod ecs;
 pub mod iam;
 pub mod image;
+pub mod json;
 pub mod node;
 pub mod pod;
 pub mod secrets;

@@ -2,10 +2,8 @@
 //! source line of every node (for `CauseMetadata`) and CloudFormation short-form tags (`!Ref`,
 //! `!Sub`, ...), which tell a reference apart from a literal value.
 //!
-//! Both JSON and YAML go through serde-saphyr (JSON is YAML's flow subset), with its budgets bounding
-//! depth, node count and alias expansion. A JSON file that serde-saphyr rejects but serde_json
-//! accepts still loads (without line numbers), and a JSON syntax error is reported with
-//! serde_json's position.
+//! YAML goes through serde-saphyr, with its budgets bounding depth, node count and alias expansion;
+//! JSON through [`super::json`], which keeps exact lines and bounds nesting too.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Spanned, Tagged};
@@ -197,7 +195,7 @@ impl Node {
         (self.line > 0).then_some((self.line, self.end_line.max(self.line)))
     }
 
-    fn finish(&mut self) -> u32 {
+    pub(crate) fn finish(&mut self) -> u32 {
         let mut end = self.line;
         match &mut self.kind {
             Kind::Seq(items) => {
@@ -430,6 +428,19 @@ pub fn parse_with(text: &str, strict_json: bool) -> Result<Vec<Node>, ParseError
 
 fn parse_documents_here(text: &str) -> Result<Vec<Node>, ParseError> {
     let looks_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
+    // JSON first, with exact lines; a document that is not JSON may still be YAML flow
+    // (`{a: 1}`), and when neither accepts it the JSON error is the useful one.
+    let json_err = if looks_json {
+        match super::json::parse(text) {
+            Ok(mut doc) => {
+                doc.finish();
+                return Ok(if doc.is_null() { Vec::new() } else { vec![doc] });
+            }
+            Err(e) => Some(e),
+        }
+    } else {
+        None
+    };
     match serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, options()) {
         Ok(mut docs) => {
             docs.retain(|d| !d.is_null());
@@ -438,14 +449,7 @@ fn parse_documents_here(text: &str) -> Result<Vec<Node>, ParseError> {
             }
             Ok(docs)
         }
-        Err(_) if looks_json => {
-            // serde_json's recursion limit (128) bounds the depth here.
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) => Ok(vec![from_json(&v, 0)]),
-                Err(je) => Err(json_error(&je)),
-            }
-        }
-        Err(e) => Err(saphyr_error(&e)),
+        Err(e) => Err(json_err.unwrap_or_else(|| saphyr_error(&e))),
     }
 }
 
@@ -460,37 +464,6 @@ fn json_error(je: &serde_json::Error) -> ParseError {
         line: Some(je.line() as u64).filter(|l| *l > 0),
         column: Some(je.column() as u64).filter(|c| *c > 0),
         message,
-    }
-}
-
-fn from_json(v: &serde_json::Value, depth: usize) -> Node {
-    let kind = match v {
-        serde_json::Value::Null => Kind::Null,
-        serde_json::Value::Bool(b) => Kind::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Kind::Int(i),
-            None => Kind::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        serde_json::Value::String(s) => Kind::Str(s.clone()),
-        serde_json::Value::Array(a) if depth < 128 => {
-            Kind::Seq(a.iter().map(|x| from_json(x, depth + 1)).collect())
-        }
-        serde_json::Value::Object(o) if depth < 128 => Kind::Map(
-            o.iter()
-                .map(|(k, x)| Entry {
-                    key: k.clone(),
-                    key_line: 0,
-                    value: from_json(x, depth + 1),
-                })
-                .collect(),
-        ),
-        _ => Kind::Null,
-    };
-    Node {
-        tag: None,
-        line: 0,
-        end_line: 0,
-        kind,
     }
 }
 
