@@ -499,7 +499,10 @@ fn scan(sb: &Sandbox, reference: &str) -> assert_cmd::Command {
         "--offline",
         "--format",
         "json",
-    ]);
+    ])
+    // A developer's proxy must not sit between the test and its loopback registry.
+    .env("NO_PROXY", "127.0.0.1,localhost")
+    .env("no_proxy", "127.0.0.1,localhost");
     c
 }
 
