@@ -776,6 +776,26 @@ fn cli_credential_helper_and_registry_token() {
         .expect("run");
     assert_auth_failure(&out, &reg.host(), Some("bogus-token-4242"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--registry-token"));
+
+    // --registry-token comes before LAYERSCAN_USERNAME/LAYERSCAN_PASSWORD (but after the flags).
+    let out = scan(&sb, &reference)
+        .env("LAYERSCAN_USERNAME", USER)
+        .env("LAYERSCAN_PASSWORD", PASS)
+        .args(["--registry-token", "bogus-token-4242"])
+        .output()
+        .expect("run");
+    assert_auth_failure(&out, &reg.host(), Some("bogus-token-4242"));
+    let out = scan(&sb, &reference)
+        .args(["--username", USER, "--password", PASS])
+        .args(["--registry-token", "bogus-token-4242", "--no-cache"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A TCP proxy in front of the registry that cuts every connection after `limit` bytes of

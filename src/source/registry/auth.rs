@@ -95,10 +95,19 @@ pub async fn resolve(
     image: &ImageRef,
     args: &RegistryArgs,
 ) -> anyhow::Result<(Credentials, CredentialSource)> {
+    let token = args.registry_token.as_deref().filter(|t| !t.is_empty());
+    // clap folds LAYERSCAN_USERNAME/LAYERSCAN_PASSWORD into the flags; the documented order puts
+    // --registry-token between the flags and those variables.
+    let user_from_env = args.username.is_some()
+        && std::env::var("LAYERSCAN_USERNAME").ok() == args.username
+        && (args.password_stdin || std::env::var("LAYERSCAN_PASSWORD").ok() == args.password);
+    if let (Some(t), true) = (token, user_from_env) {
+        return Ok((Credentials::Bearer(t.to_string()), CredentialSource::Token));
+    }
     if let Some(c) = from_flags(args, &mut std::io::stdin().lock())? {
         return Ok((c, CredentialSource::Flags));
     }
-    if let Some(t) = args.registry_token.as_deref().filter(|t| !t.is_empty()) {
+    if let Some(t) = token {
         return Ok((Credentials::Bearer(t.to_string()), CredentialSource::Token));
     }
     if let Some(c) = from_docker_config(image) {
