@@ -606,7 +606,8 @@ fn bad_inputs_exit_2_with_nothing_on_stdout() {
     let not_image = sb.path().join("notes.txt");
     std::fs::write(&not_image, b"hello, this is not an image\n").unwrap();
     let gz = sb.path().join("app.tar.gz");
-    std::fs::write(&gz, compress(&tar, Comp::Gzip)).unwrap();
+    let gz_bytes = compress(&tar, Comp::Gzip);
+    std::fs::write(&gz, &gz_bytes[..gz_bytes.len() - 100]).unwrap();
     let missing = sb.path().join("missing.tar");
 
     // A docker-archive whose gzip layer is corrupt in the middle of the stream.
@@ -647,6 +648,26 @@ fn bad_inputs_exit_2_with_nothing_on_stdout() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+}
+
+#[test]
+fn compressed_docker_archive_scans_like_the_plain_one() {
+    let sb = Sandbox::new();
+    let layers = standard_layers();
+    let (tar, config_digest) = docker_archive(&layers, &["app:1.0"]);
+    for comp in [Comp::Gzip, Comp::Zstd] {
+        let path = sb.path().join("app.tar.z");
+        std::fs::write(&path, compress(&tar, comp)).unwrap();
+        let out = scan(&sb, &["image", path.to_str().unwrap(), "--no-cache"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = json(&out);
+        assert_standard_inventory(&report, &layers);
+        assert_eq!(report["Metadata"]["ImageID"], config_digest);
+    }
 }
 
 #[test]

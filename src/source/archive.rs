@@ -20,92 +20,196 @@ enum TarItem {
     File {
         offset: u64,
         size: u64,
+        /// The entry's first bytes (compression magic of a layer).
+        head: Vec<u8>,
     },
     /// A symlink or hard link to another entry (legacy docker-archives link duplicate layers).
     Link(String),
 }
 
-/// A tarball's entries, readable in place.
+/// Small entries of a compressed tarball kept from the index pass (manifests, configs), so that
+/// reading them does not cost another decompression pass.
+const KEEP_SMALL_ENTRY: u64 = 1 << 20;
+const KEEP_SMALL_TOTAL: usize = 32 << 20;
+
+/// A tarball's entries, readable in place. A plain tarball is read by seeking; a gzip or zstd
+/// compressed one (`docker save | gzip`) is decompressed again up to the entry for each layer (time,
+/// not memory: nothing is extracted).
 pub struct TarStore {
     path: PathBuf,
     name: String,
+    compression: Compression,
     items: HashMap<String, TarItem>,
+    small: HashMap<String, Vec<u8>>,
+}
+
+/// The decompressed stream of a (possibly compressed) file.
+fn decompressed(
+    file: std::fs::File,
+    compression: Compression,
+) -> std::io::Result<Box<dyn Read + Send>> {
+    let buffered = BufReader::with_capacity(256 << 10, file);
+    Ok(match compression {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+    })
 }
 
 impl TarStore {
     /// Index the tarball: one pass over its headers. A truncated file (an entry that runs past the
     /// end) is an error here, before anything is scanned.
     pub fn index(path: &Path, name: &str) -> anyhow::Result<TarStore> {
+        Self::index_compressed(path, name, Compression::None)
+    }
+
+    /// Index a tarball stored with `compression` (one decompression pass).
+    pub fn index_compressed(
+        path: &Path,
+        name: &str,
+        compression: Compression,
+    ) -> anyhow::Result<TarStore> {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
         let file_len = file
             .metadata()
             .with_context(|| format!("cannot read {name}"))?
             .len();
-        let mut archive = tar::Archive::new(BufReader::new(file));
         let mut items = HashMap::new();
-        let entries = archive
-            .entries_with_seek()
-            .with_context(|| format!("{name} is not a tar archive"))?;
-        for entry in entries {
-            let entry = entry
-                .with_context(|| format!("{name} is not a valid tar archive (or is truncated)"))?;
-            let entry_path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
-            let kind = entry.header().entry_type();
-            if kind.is_file() || kind == tar::EntryType::Continuous {
+        let mut small = HashMap::new();
+        let mut small_total = 0usize;
+        let invalid = || format!("{name} is not a valid tar archive (or is truncated)");
+        if compression == Compression::None {
+            let mut archive = tar::Archive::new(BufReader::new(file));
+            let entries = archive
+                .entries_with_seek()
+                .with_context(|| format!("{name} is not a tar archive"))?;
+            for entry in entries {
+                let mut entry = entry.with_context(invalid)?;
                 let offset = entry.raw_file_position();
-                let size = entry.size();
-                if offset.saturating_add(size) > file_len {
+                if offset.saturating_add(entry.size()) > file_len {
                     bail!(
-                        "{name} is truncated: entry {entry_path} needs {} bytes but the file has {file_len}",
-                        offset.saturating_add(size)
+                        "{name} is truncated: entry {} needs {} bytes but the file has {file_len}",
+                        normalize_path(&String::from_utf8_lossy(&entry.path_bytes())),
+                        offset.saturating_add(entry.size())
                     );
                 }
-                items.insert(entry_path, TarItem::File { offset, size });
-            } else if kind.is_symlink() || kind.is_hard_link() {
-                if let Some(target) = entry.link_name_bytes() {
-                    let target = String::from_utf8_lossy(&target).into_owned();
-                    let resolved = if kind.is_symlink() {
-                        let (parent, _) = crate::unpack::split_parent(&entry_path);
-                        crate::unpack::join_path(parent, &target)
-                    } else {
-                        normalize_path(&target)
-                    };
-                    items.insert(entry_path, TarItem::Link(resolved));
+                record_entry(&mut entry, &mut items, None).with_context(invalid)?;
+            }
+        } else {
+            let stream = decompressed(file, compression)
+                .with_context(|| format!("cannot decompress {name}"))?;
+            let mut archive = tar::Archive::new(stream);
+            let entries = archive
+                .entries()
+                .with_context(|| format!("{name} is not a tar archive"))?;
+            for entry in entries {
+                let mut entry = entry.with_context(invalid)?;
+                let keep = (small_total < KEEP_SMALL_TOTAL).then_some(&mut small);
+                if let Some(n) = record_entry(&mut entry, &mut items, keep).with_context(invalid)? {
+                    small_total += n;
                 }
             }
+            std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).with_context(invalid)?;
         }
         Ok(TarStore {
             path: path.to_path_buf(),
             name: name.to_string(),
+            compression,
             items,
+            small,
         })
     }
 
-    fn locate(&self, path: &str) -> Option<(u64, u64)> {
+    fn locate(&self, path: &str) -> Option<(String, &TarItem)> {
         let mut p = normalize_path(path);
         for _ in 0..16 {
             match self.items.get(&p)? {
-                TarItem::File { offset, size } => return Some((*offset, *size)),
                 TarItem::Link(t) => p = t.clone(),
+                item => return Some((p, item)),
             }
         }
         None
     }
 }
 
+/// Record one entry of the index pass; with `keep`, small files' contents are kept (returns their
+/// size). The entry's first bytes are read (for the compression magic of layers).
+fn record_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    items: &mut HashMap<String, TarItem>,
+    keep: Option<&mut HashMap<String, Vec<u8>>>,
+) -> std::io::Result<Option<usize>> {
+    let entry_path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
+    let kind = entry.header().entry_type();
+    if kind.is_file() || kind == tar::EntryType::Continuous {
+        let offset = entry.raw_file_position();
+        let size = entry.size();
+        let mut kept = None;
+        let head = match keep {
+            Some(map) if size <= KEEP_SMALL_ENTRY => {
+                let mut content = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut content)?;
+                let head = content.get(..4).unwrap_or(&content).to_vec();
+                kept = Some(content.len());
+                map.insert(entry_path.clone(), content);
+                head
+            }
+            _ => {
+                let mut head = [0u8; 4];
+                let n = read_up_to(entry, &mut head)?;
+                head.get(..n).unwrap_or_default().to_vec()
+            }
+        };
+        items.insert(entry_path, TarItem::File { offset, size, head });
+        return Ok(kept);
+    }
+    if kind.is_symlink() || kind.is_hard_link() {
+        if let Some(target) = entry.link_name_bytes() {
+            let target = String::from_utf8_lossy(&target).into_owned();
+            let resolved = if kind.is_symlink() {
+                let (parent, _) = crate::unpack::split_parent(&entry_path);
+                crate::unpack::join_path(parent, &target)
+            } else {
+                normalize_path(&target)
+            };
+            items.insert(entry_path, TarItem::Link(resolved));
+        }
+    }
+    Ok(None)
+}
+
 impl BlobStore for TarStore {
     fn open(&self, path: &str) -> anyhow::Result<Box<dyn Read + Send>> {
-        let (offset, size) = self
-            .locate(path)
-            .with_context(|| format!("{}: no file {path} in the archive", self.name))?;
+        let Some((real, TarItem::File { offset, size, .. })) = self.locate(path) else {
+            bail!("{}: no file {path} in the archive", self.name);
+        };
+        if let Some(content) = self.small.get(&real) {
+            return Ok(Box::new(std::io::Cursor::new(content.clone())));
+        }
         let mut f = std::fs::File::open(&self.path)
             .with_context(|| format!("cannot open {}", self.name))?;
-        f.seek(SeekFrom::Start(offset))
-            .with_context(|| format!("{}: seeking to {path}", self.name))?;
-        Ok(Box::new(BufReader::with_capacity(256 << 10, f.take(size))))
+        if self.compression == Compression::None {
+            f.seek(SeekFrom::Start(*offset))
+                .with_context(|| format!("{}: seeking to {path}", self.name))?;
+            return Ok(Box::new(BufReader::with_capacity(256 << 10, f.take(*size))));
+        }
+        let mut stream = decompressed(f, self.compression)
+            .with_context(|| format!("cannot decompress {}", self.name))?;
+        let skipped = std::io::copy(&mut (&mut stream).take(*offset), &mut std::io::sink())
+            .with_context(|| format!("{}: decompressing up to {path}", self.name))?;
+        if skipped != *offset {
+            bail!("{} is truncated before {path}", self.name);
+        }
+        Ok(Box::new(stream.take(*size)))
     }
     fn exists(&self, path: &str) -> bool {
         self.locate(path).is_some()
+    }
+    fn head(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        match self.locate(path) {
+            Some((_, TarItem::File { head, .. })) => Ok(head.clone()),
+            _ => bail!("{}: no file {path} in the archive", self.name),
+        }
     }
     fn name(&self) -> &str {
         &self.name
@@ -193,10 +297,10 @@ pub fn open_docker_archive(
             bail!("{name}: manifest.json names layer {path}, which the archive does not contain");
         }
         let diff_id = diff_ids.get(i).cloned();
-        let mut head = [0u8; 4];
-        let n = read_up_to(&mut store.open(&path)?, &mut head)
+        let head = store
+            .head(&path)
             .with_context(|| format!("{name}: reading layer {path}"))?;
-        let compression = Compression::from_magic(head.get(..n).unwrap_or_default());
+        let compression = Compression::from_magic(&head);
         let digest = match digest_in_path(&path) {
             Some(d) => d,
             // An uncompressed layer's blob digest is its DiffID (verified while streaming).
@@ -279,16 +383,12 @@ pub fn open_local_image(
         if head.starts_with(b"PK") {
             bail!("{name} is a zip file, not an image (for a Lambda layer or function use `layerscan layer`)");
         }
-        match Compression::from_magic(head) {
-            Compression::Gzip => bail!(
-                "{name} is gzip-compressed; decompress it first (gunzip -k) and scan the .tar"
-            ),
-            Compression::Zstd => {
-                bail!("{name} is zstd-compressed; decompress it first (zstd -d) and scan the .tar")
-            }
-            Compression::None => {}
-        }
-        Arc::new(TarStore::index(path, name)?)
+        // `docker save | gzip` works too, at the cost of one decompression pass per layer.
+        Arc::new(TarStore::index_compressed(
+            path,
+            name,
+            Compression::from_magic(head),
+        )?)
     };
     let has_manifest = store.exists("manifest.json");
     let has_index = store.exists("index.json");

@@ -46,6 +46,13 @@ const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub trait BlobStore: Send + Sync {
     fn open(&self, path: &str) -> anyhow::Result<Box<dyn Read + Send>>;
     fn exists(&self, path: &str) -> bool;
+    /// The first bytes (up to 4) of a file: the compression magic of a layer.
+    fn head(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let mut head = [0u8; 4];
+        let n = crate::unpack::read_up_to(&mut self.open(path)?, &mut head)
+            .with_context(|| format!("{}: reading {path}", self.name()))?;
+        Ok(head.get(..n).unwrap_or_default().to_vec())
+    }
     /// The store as the user named it, for messages.
     fn name(&self) -> &str;
 }
