@@ -285,4 +285,38 @@ mod tests {
             out.warnings
         );
     }
+
+    const FUZZ_PATHS: [&str; 6] = [
+        "etc/os-release",
+        "var/lib/dpkg/status",
+        "lib/apk/db/installed",
+        "sp/x-1.dist-info/METADATA",
+        "requirements.txt",
+        "requirements/base.txt",
+    ];
+
+    fn analyze_everywhere(content: &[u8]) {
+        let mut a = LayerAnalyzer::new();
+        for path in FUZZ_PATHS {
+            a.add_file(path, content);
+        }
+        let out = a.finish();
+        let mut sets = out.package_sets;
+        let os = detect_os(&out.os_files);
+        finalize_packages(&mut sets, os.as_ref());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_panic_on_arbitrary_bytes(content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            analyze_everywhere(&content);
+        }
+
+        #[test]
+        fn no_panic_on_format_like_text(
+            content in "([A-Za-z0-9:=#@ \\-\\[\\];.()<>~!*'\"/,\t\r\n\\\\]|-r |Package: |Status: |Version: |P:|V:|Name: |ID=|https://|é){0,120}"
+        ) {
+            analyze_everywhere(content.as_bytes());
+        }
+    }
 }

@@ -79,14 +79,21 @@ pub fn apk_purl(p: &Package, family: &str, os: Option<&OsInfo>) -> String {
     build("apk", Some(family), &p.name, &p.version, &mut q)
 }
 
-pub fn pypi_purl(p: &Package) -> String {
-    build(
-        "pypi",
-        None,
-        &normalize_name(&p.name),
-        &p.version,
-        &mut Vec::new(),
-    )
+/// `None` for a requirement that names no project (a bare URL or path).
+pub fn pypi_purl(p: &Package) -> Option<String> {
+    let valid = p.name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && p.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    valid.then(|| {
+        build(
+            "pypi",
+            None,
+            &normalize_name(&p.name),
+            &p.version,
+            &mut Vec::new(),
+        )
+    })
 }
 
 pub fn finalize(sets: &mut [PackageSet], os: Option<&OsInfo>) {
@@ -121,7 +128,7 @@ pub fn finalize(sets: &mut [PackageSet], os: Option<&OsInfo>) {
             PackageSetKind::PythonInstalled | PackageSetKind::Requirements => {
                 for p in &mut set.packages {
                     p.ecosystem = Some(Ecosystem::PyPI);
-                    p.identifier.purl = Some(pypi_purl(p));
+                    p.identifier.purl = pypi_purl(p);
                 }
             }
         }
@@ -241,5 +248,13 @@ mod tests {
             "pkg:deb/debian/tzdata@2024a-0+deb12u1?arch=all"
         );
         assert_eq!(encode("a b/c?d"), "a%20b%2Fc%3Fd");
+        assert_eq!(
+            finalize_one(
+                PackageSetKind::Requirements,
+                pkg("./local-lib", "", None),
+                None
+            ),
+            (Some(Ecosystem::PyPI), String::new())
+        );
     }
 }
