@@ -10,12 +10,19 @@ pub const OS_RELEASE: &str = "etc/os-release";
 pub const USR_OS_RELEASE: &str = "usr/lib/os-release";
 pub const DEBIAN_VERSION: &str = "etc/debian_version";
 pub const ALPINE_RELEASE: &str = "etc/alpine-release";
+pub const LSB_RELEASE: &str = "etc/lsb-release";
+/// `<Name> release <version> (<codename>)` files of the rpm distributions, most specific first.
+const RPM_RELEASE_FILES: [&str; 3] = [
+    "etc/amazon-linux-release",
+    "etc/redhat-release",
+    "etc/system-release",
+];
 
 pub fn is_os_file(path: &str) -> bool {
     matches!(
         path,
-        OS_RELEASE | USR_OS_RELEASE | DEBIAN_VERSION | ALPINE_RELEASE
-    )
+        OS_RELEASE | USR_OS_RELEASE | DEBIAN_VERSION | ALPINE_RELEASE | LSB_RELEASE
+    ) || RPM_RELEASE_FILES.contains(&path)
 }
 
 /// `KEY=value` pairs of an os-release file (quotes and backslash escapes removed).
@@ -89,6 +96,36 @@ fn first_line(text: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
 
+/// `Amazon Linux release 2023.3.20240219 (Amazon Linux)` → `amazon`/`2023`;
+/// `Rocky Linux release 9.3 (Blue Onyx)` → `rocky`/`9.3`. Families are named as os-release's `ID`.
+fn rpm_release(text: &str) -> Option<OsInfo> {
+    let line = text.lines().next()?.trim();
+    let (name, rest) = line.split_once(" release ")?;
+    let version = rest.split_whitespace().next()?.to_string();
+    let families: [(&str, &str); 7] = [
+        ("Amazon Linux", "amazon"),
+        ("Red Hat Enterprise Linux", "rhel"),
+        ("CentOS", "centos"),
+        ("Rocky Linux", "rocky"),
+        ("AlmaLinux", "almalinux"),
+        ("Oracle Linux", "ol"),
+        ("Fedora", "fedora"),
+    ];
+    let family = families
+        .iter()
+        .find(|(prefix, _)| name.starts_with(prefix))
+        .map(|(_, f)| f.to_string())?;
+    let version = if family == "amazon" {
+        version.split('.').next().unwrap_or_default().to_string()
+    } else {
+        version
+    };
+    Some(OsInfo {
+        family,
+        name: version,
+    })
+}
+
 /// Decide the OS from the merged OS files.
 pub fn detect(files: &BTreeMap<String, String>) -> Option<OsInfo> {
     let release = files
@@ -113,11 +150,25 @@ pub fn detect(files: &BTreeMap<String, String>) -> Option<OsInfo> {
             return Some(OsInfo { family, name });
         }
     }
+    if let Some(lsb) = files.get(LSB_RELEASE).map(|t| parse_os_release(t)) {
+        if let Some(id) = lsb.get("DISTRIB_ID").filter(|id| !id.trim().is_empty()) {
+            return Some(OsInfo {
+                family: family_for_id(id),
+                name: lsb.get("DISTRIB_RELEASE").cloned().unwrap_or_default(),
+            });
+        }
+    }
     if let Some(name) = files.get(ALPINE_RELEASE).and_then(|t| first_line(t)) {
         return Some(OsInfo {
             family: "alpine".into(),
             name,
         });
+    }
+    if let Some(os) = RPM_RELEASE_FILES
+        .iter()
+        .find_map(|p| files.get(*p).and_then(|t| rpm_release(t)))
+    {
+        return Some(os);
     }
     if let Some(name) = files.get(DEBIAN_VERSION).and_then(|t| debian_release(t)) {
         return Some(OsInfo {
@@ -193,6 +244,35 @@ mod tests {
             os(&[(OS_RELEASE, "# nothing\n"), (ALPINE_RELEASE, "3.19.1")]),
             some("alpine", "3.19.1")
         );
+        assert_eq!(
+            os(&[
+                (
+                    LSB_RELEASE,
+                    "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\n"
+                ),
+                (DEBIAN_VERSION, "bookworm/sid\n")
+            ]),
+            some("ubuntu", "22.04")
+        );
+        assert_eq!(
+            os(&[(
+                "etc/system-release",
+                "Amazon Linux release 2023.3.20240219 (Amazon Linux)\n"
+            )]),
+            some("amazon", "2023")
+        );
+        assert_eq!(
+            os(&[("etc/system-release", "Amazon Linux release 2 (Karoo)\n")]),
+            some("amazon", "2")
+        );
+        assert_eq!(
+            os(&[(
+                "etc/redhat-release",
+                "Rocky Linux release 9.3 (Blue Onyx)\n"
+            )]),
+            some("rocky", "9.3")
+        );
+        assert_eq!(os(&[("etc/redhat-release", "Something else\n")]), None);
         assert_eq!(os(&[]), None);
         assert_eq!(os(&[(DEBIAN_VERSION, "\n")]), None);
     }
