@@ -154,12 +154,12 @@ fn bad_task_definition_fails_each_ecs_rule() {
     let t = "ecs/bad-taskdef.json";
     assert_eq!(result_type(&report, t), "ecs-task-definition");
     for want in [
-        ("ECS-001", "HIGH", "worker", 7, 11),
-        ("ECS-002", "HIGH", "worker", 7, 11),
-        ("ECS-005", "LOW", "worker", 7, 11),
-        ("ECS-007", "LOW", "worker", 7, 11),
-        ("ECS-001", "HIGH", "agent", 13, 25),
-        ("ECS-003", "CRITICAL", "agent", 13, 25),
+        ("ECS-001", "HIGH", "worker", 7, 12),
+        ("ECS-002", "HIGH", "worker", 7, 12),
+        ("ECS-005", "LOW", "worker", 7, 12),
+        ("ECS-007", "LOW", "worker", 7, 12),
+        ("ECS-001", "HIGH", "agent", 13, 26),
+        ("ECS-003", "CRITICAL", "agent", 13, 26),
         ("ECS-004", "CRITICAL", "agent", 21, 21),
         ("ECS-004", "CRITICAL", "agent", 22, 22),
         ("ECS-006", "HIGH", "agent", 24, 24),
@@ -244,21 +244,21 @@ fn cdk_template_wildcards_and_unscoped_permission() {
     let f = findings(&report, t);
     let policy = "HandlerServiceRoleDefaultPolicyCBD0CC91";
     for want in [
-        ("IAM-002", "HIGH", policy, 42, 48),
-        ("IAM-001", "CRITICAL", policy, 50, 53),
-        ("IAM-003", "HIGH", policy, 55, 58),
+        ("IAM-002", "HIGH", policy, 42, 49),
+        ("IAM-001", "CRITICAL", policy, 50, 54),
+        ("IAM-003", "HIGH", policy, 55, 59),
         (
             "LAMBDA-001",
             "HIGH",
             "OrdersApiHandlerPermission5A6C42C1",
             125,
-            138,
+            140,
         ),
         ("LAMBDA-002", "CRITICAL", "Handler886CB40B", 101, 101),
-        ("LAMBDA-003", "LOW", "Handler886CB40B", 87, 122),
+        ("LAMBDA-003", "LOW", "Handler886CB40B", 87, 124),
         ("LAMBDA-004", "MEDIUM", "Handler886CB40B", 112, 112),
-        ("SG-001", "MEDIUM", "WorkerSecurityGroup2B4C7E91", 186, 189),
-        ("ECS-007", "LOW", "worker", 204, 228),
+        ("SG-001", "MEDIUM", "WorkerSecurityGroup2B4C7E91", 186, 190),
+        ("ECS-007", "LOW", "worker", 204, 232),
     ] {
         assert!(has(&f, want), "missing {want:?} in {f:?}");
     }
@@ -330,15 +330,15 @@ fn standalone_iam_policy() {
                 "CRITICAL".into(),
                 "Everything".into(),
                 10,
-                14
+                15
             ),
-            ("IAM-002".into(), "HIGH".into(), "AllOfS3".into(), 16, 20),
+            ("IAM-002".into(), "HIGH".into(), "AllOfS3".into(), 16, 21),
             (
                 "IAM-003".into(),
                 "HIGH".into(),
                 "PassAnyRole".into(),
                 22,
-                26
+                27
             ),
         ]
     );
@@ -648,6 +648,63 @@ fn yaml_ignore_file_by_id_and_path() {
     assert!(findings(&report, "k8s/deployment.yaml")
         .iter()
         .any(|f| f.0 == "POD-006"));
+}
+
+#[test]
+fn terraform_container_definitions_and_cli_policy_output() {
+    let sb = sandbox();
+    std::fs::write(
+        sb.path().join("policy-version.json"),
+        "{\n  \"PolicyVersion\": {\n    \"Document\": {\n      \"Version\": \"2012-10-17\",\n      \"Statement\": [\n        {\"Effect\": \"Allow\", \"NotAction\": \"iam:*\", \"Resource\": \"*\"}\n      ]\n    },\n    \"VersionId\": \"v3\",\n    \"IsDefaultVersion\": true\n  }\n}\n",
+    )
+    .unwrap();
+    let out = run(
+        &sb,
+        &[
+            "ecs/terraform-container-definitions.json",
+            "policy-version.json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let t = "ecs/terraform-container-definitions.json";
+    assert_eq!(result_type(&report, t), "ecs-task-definition");
+    let f = findings(&report, t);
+    for id in ["ECS-001", "ECS-002", "ECS-005", "ECS-007"] {
+        assert!(
+            has(
+                &f,
+                (
+                    id,
+                    if id == "ECS-001" || id == "ECS-002" {
+                        "HIGH"
+                    } else {
+                        "LOW"
+                    },
+                    "web",
+                    2,
+                    7
+                )
+            ),
+            "{id}: {f:?}"
+        );
+    }
+    let p = findings(&report, "policy-version.json");
+    assert_eq!(
+        p,
+        vec![(
+            "IAM-001".into(),
+            "CRITICAL".into(),
+            "Statement[0]".into(),
+            6,
+            6
+        )]
+    );
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub const WORKLOAD_KINDS: &[&str] = &[
 
 /// The format of one parsed document, or `None` when it is none we audit.
 pub fn detect(doc: &Node) -> Option<ConfigType> {
+    if is_container_definitions(doc) {
+        return Some(ConfigType::EcsTaskDefinition);
+    }
     if !doc.is_map() {
         return None;
     }
@@ -87,10 +90,33 @@ pub fn detect(doc: &Node) -> Option<ConfigType> {
             .and_then(|i| i.items().iter().find_map(detect));
     }
     // A standalone IAM policy document (`aws iam get-policy-version` gives it under `Document`).
-    if doc.get("Statement").is_some() {
+    if policy_document(doc).is_some() {
         return Some(ConfigType::IamPolicy);
     }
     None
+}
+
+/// A bare `containerDefinitions` array (Terraform's `container_definitions = file(...)`): a list
+/// whose items all have a `name` and an `image`. Kubernetes never has a top-level list.
+pub fn is_container_definitions(doc: &Node) -> bool {
+    let items = doc.items();
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|c| c.get_ci("name").is_some() && c.get_ci("image").is_some())
+}
+
+/// The policy document of a standalone IAM file: the document itself (top-level `Statement`), or
+/// the `Document` of `aws iam get-policy-version` / the `PolicyDocument` of `get-role-policy`.
+pub fn policy_document(doc: &Node) -> Option<&Node> {
+    [
+        Some(doc),
+        doc.path_ci(&["PolicyVersion", "Document"]),
+        doc.get("PolicyDocument"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.get("Statement").is_some())
 }
 
 /// Is this a Dockerfile? By name (`Dockerfile`, `Dockerfile.prod`, `app.dockerfile`,
@@ -159,6 +185,15 @@ mod tests {
             Some(ConfigType::IamPolicy)
         );
         assert_eq!(kind("name: x\n"), None);
+        assert_eq!(
+            kind(r#"[{"name": "app", "image": "nginx"}, {"name": "log", "image": "fluentbit"}]"#),
+            Some(ConfigType::EcsTaskDefinition)
+        );
+        assert_eq!(kind(r#"[{"name": "app"}]"#), None);
+        assert_eq!(
+            kind(r#"{"PolicyVersion": {"Document": {"Statement": []}, "VersionId": "v1"}}"#),
+            Some(ConfigType::IamPolicy)
+        );
         assert_eq!(kind("Resources:\n  R:\n    Type: Custom::X\n"), None);
     }
 

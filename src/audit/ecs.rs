@@ -10,6 +10,10 @@ use crate::model::Misconfiguration;
 
 /// Audit a standalone task definition document.
 pub fn audit_document(doc: &Node, out: &mut Vec<Misconfiguration>) {
+    if super::detect::is_container_definitions(doc) {
+        audit_containers(doc, "container definitions", out);
+        return;
+    }
     let td = doc.get("taskDefinition").unwrap_or(doc);
     let family = td
         .get_ci("family")
@@ -37,9 +41,12 @@ pub fn audit_task(td: &Node, task_resource: &str, what: &str, out: &mut Vec<Misc
             }
         }
     }
-    let Some(containers) = td.get_ci("containerDefinitions") else {
-        return;
-    };
+    if let Some(containers) = td.get_ci("containerDefinitions") {
+        audit_containers(containers, what, out);
+    }
+}
+
+fn audit_containers(containers: &Node, what: &str, out: &mut Vec<Misconfiguration>) {
     for (i, c) in containers.items().iter().enumerate() {
         let name = c
             .get_ci("name")
@@ -222,5 +229,14 @@ mod tests {
         }
         assert!(got.contains(&("ECS-006".to_owned(), Some("web".to_owned()))));
         assert!(got.contains(&("ECS-006".to_owned(), Some("app".to_owned()))));
+    }
+
+    #[test]
+    fn bare_container_definitions_array() {
+        let got = ids(r#"[{"name": "app", "image": "nginx:1", "user": "root"}]"#);
+        assert!(
+            got.contains(&("ECS-001".to_owned(), Some("app".to_owned()))),
+            "{got:?}"
+        );
     }
 }

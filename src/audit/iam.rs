@@ -9,7 +9,9 @@ use crate::model::Misconfiguration;
 
 /// A standalone policy document (top-level `Statement`).
 pub fn audit_standalone(doc: &Node, out: &mut Vec<Misconfiguration>) {
-    audit_policy(doc, None, "the policy document", out);
+    if let Some(d) = super::detect::policy_document(doc) {
+        audit_policy(d, None, "the policy document", out);
+    }
 }
 
 /// Audit a policy document. `resource` names the finding (a CloudFormation logical id); without
@@ -62,7 +64,8 @@ pub fn action_matches(pattern: &str, action: &str) -> bool {
 }
 
 fn audit_statement(st: &Node, resource: &str, what: &str, out: &mut Vec<Misconfiguration>) {
-    if st.get("Effect").and_then(Node::as_str) != Some("Allow") {
+    let effect = st.get("Effect").and_then(Node::as_str).unwrap_or("");
+    if !effect.trim().eq_ignore_ascii_case("allow") {
         return;
     }
     let lines = st.lines();

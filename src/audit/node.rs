@@ -196,7 +196,7 @@ impl Node {
     }
 
     pub(crate) fn finish(&mut self) -> u32 {
-        let mut end = self.line;
+        let mut end = self.line.max(self.end_line);
         match &mut self.kind {
             Kind::Seq(items) => {
                 for n in items {
