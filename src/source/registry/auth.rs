@@ -179,11 +179,15 @@ fn docker_config_keys(image: &ImageRef) -> Vec<String> {
 /// Credentials from `DOCKER_CONFIG/config.json` or `~/.docker/config.json`: `credHelpers`, `auths`,
 /// then `credsStore` (via `docker-credential-*`). Problems are logged (without secrets) and skipped.
 pub fn from_docker_config(image: &ImageRef) -> Option<Credentials> {
-    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
     let dir = std::env::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
         .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))?;
-    let path = dir.join("config.json");
+    from_docker_config_file(&dir.join("config.json"), image)
+}
+
+/// [`from_docker_config`] with the config file named.
+pub fn from_docker_config_file(path: &std::path::Path, image: &ImageRef) -> Option<Credentials> {
+    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
     if !path.is_file() {
         return None;
     }
@@ -340,6 +344,46 @@ mod tests {
         assert!(
             from_flags(&a, &mut &b""[..]).is_err(),
             "password without user"
+        );
+    }
+
+    #[test]
+    fn docker_config_keys_and_forms() {
+        use base64::engine::general_purpose::STANDARD;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let hub = ImageRef::parse("alpine:3.20").unwrap();
+        let quay = ImageRef::parse("quay.io/org/app").unwrap();
+        let local = ImageRef::parse("localhost:5000/app").unwrap();
+        let config = serde_json::json!({"auths": {
+            "https://index.docker.io/v1/": {"auth": STANDARD.encode("hubuser:hubpass")},
+            "quay.io": {"username": "q", "password": "qp"},
+            "http://localhost:5000": {"identitytoken": "idtok"}
+        }});
+        std::fs::write(&path, config.to_string()).unwrap();
+        assert_eq!(
+            from_docker_config_file(&path, &hub),
+            Some(Credentials::basic("hubuser", "hubpass"))
+        );
+        assert_eq!(
+            from_docker_config_file(&path, &quay),
+            Some(Credentials::basic("q", "qp"))
+        );
+        assert_eq!(
+            from_docker_config_file(&path, &local),
+            Some(Credentials::basic(
+                "00000000-0000-0000-0000-000000000000",
+                "idtok"
+            ))
+        );
+        let ghcr = ImageRef::parse("ghcr.io/o/app").unwrap();
+        assert_eq!(from_docker_config_file(&path, &ghcr), None);
+        // A malformed or missing file is skipped, not an error.
+        std::fs::write(&path, "{not json").unwrap();
+        assert_eq!(from_docker_config_file(&path, &hub), None);
+        assert_eq!(
+            from_docker_config_file(&dir.path().join("nope.json"), &hub),
+            None
         );
     }
 
