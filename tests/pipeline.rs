@@ -1110,4 +1110,18 @@ fn committed_fixture_is_the_same_image_as_docker_archive_and_oci_layout() {
     let arm = json(&out);
     assert_ne!(arm["Metadata"]["ImageID"], from_oci["Metadata"]["ImageID"]);
     assert_eq!(arm["Metadata"]["OS"]["Family"], "debian");
+    // Without a name, the platform is looked for in the nested index too.
+    let out = scan(
+        &sb,
+        &["image", oci.to_str().unwrap(), "--platform", "linux/arm64"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out)["Metadata"]["ImageID"],
+        arm["Metadata"]["ImageID"]
+    );
 }

@@ -348,40 +348,26 @@ pub fn open_layout(
         .collect();
 
     // Walk down (nested) indexes to one image manifest.
-    let mut level = candidates;
-    let mut depth = 0;
-    let manifest = loop {
-        depth += 1;
-        if depth > 8 {
-            bail!("{name}: indexes nested too deeply");
-        }
-        let chosen = choose(&level, platform, name, reference.is_none() && depth == 1)?.clone();
-        let bytes = read_verified_blob(store.as_ref(), &chosen.digest)?;
-        let parsed: IndexOrManifest = serde_json::from_slice(&bytes).with_context(|| {
-            format!("{name}: blob {} is not a manifest or index", chosen.digest)
-        })?;
-        let mt = if chosen.media_type.is_empty() {
-            parsed.media_type.clone()
-        } else {
-            chosen.media_type.clone()
-        };
-        if is_index(&mt, &parsed) {
-            level = parsed.manifests.unwrap_or_default();
-            if level.is_empty() {
-                bail!("{name}: index {} lists no manifests", chosen.digest);
+    let mut available = Vec::new();
+    let manifest = select(
+        store.as_ref(),
+        &candidates,
+        platform,
+        name,
+        reference.is_none(),
+        0,
+        &mut available,
+    )?;
+    let Some(manifest) = manifest else {
+        available.dedup();
+        bail!(
+            "{name}: no image for platform {platform} (available: {})",
+            if available.is_empty() {
+                "none listed".to_string()
+            } else {
+                available.join(", ")
             }
-            continue;
-        }
-        if !(mt == OCI_MANIFEST
-            || mt == DOCKER_MANIFEST
-            || (mt.is_empty() && parsed.layers.is_some()))
-        {
-            bail!(
-                "{name}: unsupported manifest media type {mt:?} for {}",
-                chosen.digest
-            );
-        }
-        break (chosen.digest.clone(), parsed);
+        );
     };
     let (manifest_digest, manifest) = manifest;
     let config = manifest
@@ -440,50 +426,117 @@ pub fn open_layout(
     })
 }
 
-/// Pick one descriptor from a level of the index tree: the only one, else by platform. When several
-/// images have no platform, the user must name one (`DIR:ref`).
-fn choose<'a>(
-    level: &'a [Descriptor],
+/// A fetched descriptor: an index (its entries) or an image manifest.
+enum Node {
+    Index(Vec<Descriptor>),
+    Manifest(String, IndexOrManifest),
+}
+
+fn fetch(store: &dyn BlobStore, d: &Descriptor, name: &str) -> anyhow::Result<Node> {
+    let bytes = read_verified_blob(store, &d.digest)?;
+    let parsed: IndexOrManifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{name}: blob {} is not a manifest or index", d.digest))?;
+    let mt = if d.media_type.is_empty() {
+        parsed.media_type.clone()
+    } else {
+        d.media_type.clone()
+    };
+    if is_index(&mt, &parsed) {
+        return Ok(Node::Index(parsed.manifests.unwrap_or_default()));
+    }
+    if !(mt == OCI_MANIFEST || mt == DOCKER_MANIFEST || (mt.is_empty() && parsed.layers.is_some()))
+    {
+        bail!(
+            "{name}: unsupported manifest media type {mt:?} for {}",
+            d.digest
+        );
+    }
+    Ok(Node::Manifest(d.digest.clone(), parsed))
+}
+
+/// Pick the image manifest for `platform` from one level of the index tree, descending into nested
+/// indexes: the only entry, else the entries whose platform matches, else nested indexes without a
+/// platform. Several images with neither platform nor a chosen name: the user must name one
+/// (`DIR:ref`). `None` when no platform matches; `available` collects the platforms seen.
+fn select(
+    store: &dyn BlobStore,
+    level: &[Descriptor],
     platform: &str,
     name: &str,
     top_unnamed: bool,
-) -> anyhow::Result<&'a Descriptor> {
+    depth: usize,
+    available: &mut Vec<String>,
+) -> anyhow::Result<Option<(String, IndexOrManifest)>> {
+    if depth > 8 {
+        bail!("{name}: indexes nested too deeply");
+    }
+    let descend = |d: &Descriptor, available: &mut Vec<String>| match fetch(store, d, name)? {
+        Node::Index(children) => select(
+            store,
+            &children,
+            platform,
+            name,
+            false,
+            depth + 1,
+            available,
+        ),
+        Node::Manifest(digest, m) => Ok(Some((digest, m))),
+    };
     if let [only] = level {
-        return Ok(only);
+        return descend(only, available);
     }
-    if let Some(d) = level
+    for d in level
         .iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
+        .filter(|d| d.platform.as_ref().is_some_and(|p| p.matches(platform)))
     {
-        return Ok(d);
-    }
-    let available: Vec<String> = level
-        .iter()
-        .filter_map(|d| d.platform.as_ref())
-        .filter(|p| !p.is_unknown())
-        .map(Platform::display)
-        .collect();
-    if available.is_empty() {
-        let names: Vec<String> = level
-            .iter()
-            .filter_map(|d| d.annotations.get(REF_NAME).cloned())
-            .collect();
-        if top_unnamed && !names.is_empty() {
-            bail!(
-                "{name} holds {} images; pick one with {name}:<ref> (available: {})",
-                level.len(),
-                names.join(", ")
-            );
+        if let Some(found) = descend(d, available)? {
+            return Ok(Some(found));
         }
-        // Several manifests and nothing to choose by: the first is the image (as docker does).
-        return level
-            .first()
-            .with_context(|| format!("{name}: empty index"));
     }
-    bail!(
-        "{name}: no image for platform {platform} (available: {})",
-        available.join(", ")
-    )
+    available.extend(
+        level
+            .iter()
+            .filter_map(|d| d.platform.as_ref())
+            .filter(|p| !p.is_unknown())
+            .map(Platform::display),
+    );
+    let unplatformed: Vec<&Descriptor> = level.iter().filter(|d| d.platform.is_none()).collect();
+    let any_platform = level.iter().any(|d| d.platform.is_some());
+    if any_platform {
+        // Nested indexes beside platform-specific manifests may hold the platform.
+        for d in unplatformed {
+            if let Node::Index(children) = fetch(store, d, name)? {
+                if let Some(found) = select(
+                    store,
+                    &children,
+                    platform,
+                    name,
+                    false,
+                    depth + 1,
+                    available,
+                )? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        return Ok(None);
+    }
+    let names: Vec<String> = level
+        .iter()
+        .filter_map(|d| d.annotations.get(REF_NAME).cloned())
+        .collect();
+    if top_unnamed && names.len() > 1 {
+        bail!(
+            "{name} holds {} images; pick one with {name}:<ref> (available: {})",
+            level.len(),
+            names.join(", ")
+        );
+    }
+    // Several manifests and nothing to choose by: the first is the image (as docker does).
+    match level.first() {
+        Some(d) => descend(d, available),
+        None => bail!("{name}: index lists no manifests"),
+    }
 }
 
 #[cfg(test)]
