@@ -31,6 +31,14 @@ impl ImageRef {
         }
         // skopeo's transport prefix for registries.
         let s = s.strip_prefix("docker://").unwrap_or(s);
+        // `user:password@host/...` is not a reference; say so without echoing the secret.
+        let after_scheme = s.split_once("://").map_or(s, |(_, rest)| rest);
+        // (A digest after '@' never contains '/'; a host and repository do.)
+        if let Some((before, after)) = after_scheme.split_once('@') {
+            if !before.contains('/') && after.contains('/') {
+                bail!("an image reference must not contain credentials (user:password@host); use --username with --password-stdin instead");
+            }
+        }
         if s.contains("://") {
             bail!(
                 "image reference {s:?} must not contain a URL scheme (write host/repository:tag)"
@@ -352,6 +360,16 @@ mod tests {
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn credentials_in_a_reference_are_not_echoed() {
+        let e = ImageRef::parse("bob:hunter2@ghcr.io/o/app:1").unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+        let e = ImageRef::parse("https://bob:hunter2@ghcr.io/o/app").unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+        assert!(ImageRef::parse(&format!("alpine@{D}")).is_ok());
+        assert!(ImageRef::parse(&format!("alpine:3.20@{D}")).is_ok());
     }
 
     #[test]
