@@ -382,12 +382,22 @@ pub fn resolve(files: &BTreeMap<String, String>) -> (Vec<PackageSet>, Vec<String
         });
     }
     // Files that only include each other (a loop with no outside entry) or constraints-only files
-    // used by nobody reachable: a loop is reported from its first file; pure constraints are not.
+    // used by nobody reachable: a loop is reported from its most top-level-looking file (the
+    // shallowest, then one named `*requirements*`, then by path); pure constraints are not reported.
     let constraints: HashSet<&str> = parsed
         .values()
         .flat_map(|f| f.constraints.iter().map(String::as_str))
         .collect();
-    for path in parsed.keys().copied().collect::<Vec<_>>() {
+    let mut rest: Vec<&str> = parsed.keys().copied().collect();
+    rest.sort_by_key(|p| {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        (
+            p.matches('/').count(),
+            !contains_ignore_case(name.as_bytes(), b"requirements"),
+            *p,
+        )
+    });
+    for path in rest {
         if reached.contains(path) || constraints.contains(path) {
             continue;
         }
@@ -652,6 +662,35 @@ named2@ git+ssh://git@github.com/org/named2.git
                     ]
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn loop_back_to_the_top_file_is_reported_from_the_top_file() {
+        // base.txt includes the top file again: every file is included by another.
+        let (sets, warnings) = resolve(&files(&[
+            ("app/requirements.txt", "-r reqs/a.txt\ntop==1\n"),
+            ("app/reqs/a.txt", "-r ../requirements.txt\nA==1\n"),
+            ("app/aaa.txt", "-r requirements.txt\n"),
+        ]));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // aaa.txt is not named like a requirements file, but it is in the map: it is the one
+        // entry point, so it is the top.
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].path, "app/aaa.txt");
+        let (sets, _) = resolve(&files(&[
+            ("app/requirements/a.txt", "-r ../requirements.txt\nA==1\n"),
+            ("app/requirements.txt", "-r requirements/a.txt\ntop==1\n"),
+        ]));
+        assert_eq!(
+            summary(&sets),
+            [(
+                "app/requirements.txt".to_string(),
+                vec![
+                    "top==1@app/requirements.txt".to_string(),
+                    "A==1@app/requirements/a.txt".to_string()
+                ]
+            )]
         );
     }
 
