@@ -429,7 +429,7 @@ pub fn open_layout(
 /// A fetched descriptor: an index (its entries) or an image manifest.
 enum Node {
     Index(Vec<Descriptor>),
-    Manifest(String, IndexOrManifest),
+    Manifest(String, Box<IndexOrManifest>),
 }
 
 fn fetch(store: &dyn BlobStore, d: &Descriptor, name: &str) -> anyhow::Result<Node> {
@@ -451,7 +451,7 @@ fn fetch(store: &dyn BlobStore, d: &Descriptor, name: &str) -> anyhow::Result<No
             d.digest
         );
     }
-    Ok(Node::Manifest(d.digest.clone(), parsed))
+    Ok(Node::Manifest(d.digest.clone(), Box::new(parsed)))
 }
 
 /// Pick the image manifest for `platform` from one level of the index tree, descending into nested
@@ -480,7 +480,7 @@ fn select(
             depth + 1,
             available,
         ),
-        Node::Manifest(digest, m) => Ok(Some((digest, m))),
+        Node::Manifest(digest, m) => Ok(Some((digest, *m))),
     };
     if let [only] = level {
         return descend(only, available);
