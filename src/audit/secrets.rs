@@ -65,7 +65,7 @@ static VALUE_PATTERNS: LazyLock<Vec<(SecretKind, Regex)>> = LazyLock::new(|| {
         ),
         p(
             SecretKind::UrlCredentials,
-            r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]+:([^\s/@]+)@",
+            r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:([^\s/@]+)@",
         ),
     ]
     .into_iter()
@@ -156,6 +156,22 @@ pub fn is_secret_name(name: &str) -> bool {
         "kind",
         "count",
         "size",
+        "algo",
+        "algorithms",
+        "rotation",
+        "days",
+        "interval",
+        "seconds",
+        "secs",
+        "minutes",
+        "hours",
+        "retries",
+        "attempts",
+        "format",
+        "encoding",
+        "domain",
+        "realm",
+        "generator",
     ];
     if DESCRIPTIVE.contains(&last.as_str()) {
         return false;
@@ -212,6 +228,18 @@ fn is_placeholder(value: &str) -> bool {
         }
     }
     if v.starts_with('<') && v.ends_with('>') {
+        return true;
+    }
+    // A file the secret is read from (`GOOGLE_APPLICATION_CREDENTIALS=/var/secrets/key.json`).
+    let path_chars = |p: &str| {
+        p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+    };
+    let path = v
+        .strip_prefix("file://")
+        .or_else(|| v.strip_prefix("./"))
+        .or_else(|| v.strip_prefix('/'));
+    if path.is_some_and(|p| path_chars(p) && (p.contains('/') || p.contains('.'))) {
         return true;
     }
     if v.chars()
@@ -437,6 +465,19 @@ mod tests {
             Some(SecretKind::AwsAccessKeyId)
         );
         assert_eq!(classify("LOG_LEVEL", "debug"), None);
+        assert_eq!(
+            classify(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "/var/secrets/google/key.json"
+            ),
+            None
+        );
+        assert_eq!(classify("PASSWORD_HASH_ALGO", "bcrypt"), None);
+        assert_eq!(classify("NEXTAUTH_URL", "https://app.example.com"), None);
+        assert_eq!(
+            classify("REDIS_URL", "redis://:hunter2@cache:6379/0"),
+            Some(SecretKind::UrlCredentials)
+        );
     }
 
     #[test]
