@@ -48,16 +48,8 @@ impl Registry {
     fn start(auth: bool) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = dir.path().join("storage");
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            l.local_addr().expect("addr").port()
-        };
-        let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        );
+        let htpasswd = dir.path().join("htpasswd");
         if auth {
-            let htpasswd = dir.path().join("htpasswd");
             let st = Command::new("htpasswd")
                 .args(["-Bbc"])
                 .arg(&htpasswd)
@@ -67,36 +59,54 @@ impl Registry {
                 .status()
                 .expect("htpasswd");
             assert!(st.success(), "htpasswd failed");
-            cfg.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                htpasswd.display()
-            ));
         }
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, cfg).expect("write config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = Registry {
-            child: Some(child),
-            port,
-            storage,
-            auth,
-            _dir: dir,
-        };
-        // Readiness: the port accepts connections (bounded wait, not a timing assertion).
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return reg;
+        // The free port can be taken between our probe and the registry's bind: then the
+        // registry exits and we try another port.
+        for _ in 0..5 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+                l.local_addr().expect("addr").port()
+            };
+            let mut cfg = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            );
+            if auth {
+                cfg.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    htpasswd.display()
+                ));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            let cfg_path = dir.path().join("config.yml");
+            std::fs::write(&cfg_path, cfg).expect("write config");
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&cfg_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start docker-registry");
+            // Readiness: our registry answers on the port (bounded wait, not a timing assertion).
+            for _ in 0..200 {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if is_registry(port) {
+                    return Registry {
+                        child: Some(child),
+                        port,
+                        storage,
+                        auth,
+                        _dir: dir,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        panic!("docker-registry did not start on port {port}");
+        panic!("docker-registry did not start");
     }
 
     fn host(&self) -> String {
@@ -151,6 +161,23 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether a distribution registry answers `GET /v2/` on `port`.
+fn is_registry(port: u16) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.to_ascii_lowercase()
+        .contains("docker-distribution-api-version")
 }
 
 fn sha256(b: &[u8]) -> String {
