@@ -1125,3 +1125,60 @@ fn committed_fixture_is_the_same_image_as_docker_archive_and_oci_layout() {
         arm["Metadata"]["ImageID"]
     );
 }
+
+#[test]
+fn unsupported_media_types_and_ambiguous_layouts_are_named() {
+    let sb = Sandbox::new();
+    let layers = standard_layers();
+
+    // A layer media type we cannot unpack.
+    let dir = sb.path().join("helm");
+    let config = put_blob(
+        &dir,
+        &config_for(&layers[..1], "amd64"),
+        "application/vnd.oci.image.config.v1+json",
+    );
+    let odd = put_blob(
+        &dir,
+        &layers[0].blob,
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    );
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": [odd]});
+    let desc = put_blob(
+        &dir,
+        &serde_json::to_vec(&manifest).unwrap(),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    write_index(&dir, vec![desc]);
+    let out = scan(&sb, &["image", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("application/vnd.cncf.helm.chart.content.v1.tar+gzip"),
+        "{err}"
+    );
+
+    // Two named images and no name given: the error lists the names.
+    let dir = sb.path().join("two");
+    let mut a = put_image(&dir, &layers, "amd64");
+    a["annotations"] = json!({"org.opencontainers.image.ref.name": "first"});
+    let mut b = put_image(&dir, &layers[..1], "amd64");
+    b["annotations"] = json!({"org.opencontainers.image.ref.name": "second"});
+    write_index(&dir, vec![a, b]);
+    let out = scan(&sb, &["image", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("first") && err.contains("second"), "{err}");
+    let out = scan(&sb, &["image", &format!("{}:second", dir.display())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out)["Metadata"]["DiffIDs"],
+        json!([sha(&layers[0].tar)])
+    );
+}
