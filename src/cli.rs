@@ -242,6 +242,9 @@ pub enum DbCommand {
     Status {
         #[arg(long, value_name = "DIR", env = "LAYERSCAN_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
+        /// Output format: `table` (text) or `json`.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 

@@ -573,7 +573,11 @@ fn scans_refresh_a_stale_database_and_fall_back_when_that_fails() {
         layerscan::db::open_for_scan(&db_args(&sb, &mirror.url, true)).unwrap();
     assert_eq!(source.kind, "database");
     assert_eq!(source.records, 2);
-    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("PyPI is older than 24 h") && warnings[0].contains("--offline"),
+        "{warnings:?}"
+    );
     assert_eq!(store.advisories_for("PyPI", "requests").unwrap().len(), 1);
     assert_eq!(mirror.requests.load(Ordering::SeqCst), 0);
     drop(store);
@@ -663,4 +667,86 @@ fn realistic_import_of_pypa_advisories() {
     );
     let status = stdout(&sb.cmd().args(["db", "status"]).output().unwrap());
     assert!(status.contains("2661 advisories"), "{status}");
+}
+
+#[test]
+fn status_as_json() {
+    let sb = Sandbox::new();
+    let out = sb
+        .cmd()
+        .args(["db", "status", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = crate::common::json(&out);
+    assert_eq!(v["Kind"], "bundled");
+    assert!(v["Note"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("layerscan db update"));
+
+    seed(&sb);
+    let out = sb
+        .cmd()
+        .args(["db", "status", "--format", "json"])
+        .output()
+        .unwrap();
+    let v = crate::common::json(&out);
+    assert_eq!(v["Kind"], "database");
+    assert_eq!(v["Records"], 2);
+    assert_eq!(v["Ecosystems"][0]["Ecosystem"], "PyPI");
+    assert_eq!(v["Ecosystems"][0]["Records"], 2);
+    assert_eq!(v["Ecosystems"][0]["Stale"], false);
+    assert!(v["Ecosystems"][0]["Source"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("seed.zip"));
+}
+
+#[test]
+fn a_killed_import_leaves_the_database_unchanged() {
+    let sb = Sandbox::new();
+    seed(&sb);
+    let before = sha256(&db_file(&sb));
+    let entries: Vec<(String, String)> = (0..60_000)
+        .map(|i| {
+            let id = format!("PYSEC-8{i:05}");
+            let body = pypi(&id, &format!("pkg{i}"), "1.0", &[]);
+            entry(&id, body)
+        })
+        .collect();
+    let zip = sb.path().join("huge.zip");
+    write_zip(&zip, &entries);
+    let bin = assert_cmd::cargo::cargo_bin("layerscan");
+    let mut child = std::process::Command::new(bin)
+        .env("LAYERSCAN_CACHE_DIR", sb.cache())
+        .env("HOME", sb.path())
+        .args(["db", "import"])
+        .arg(&zip)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as its new database file exists beside the live one, i.e. mid-import.
+    let mut killed = false;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if db_dir_names(&sb).iter().any(|n| n.contains(".tmp-")) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::yield_now();
+    }
+    if !killed {
+        eprintln!("skipped: the import finished before it could be killed");
+        return;
+    }
+    assert_eq!(sha256(&db_file(&sb)), before);
+    let store = SqliteStore::open(&db_file(&sb)).unwrap();
+    assert!(store.advisories_for("PyPI", "pkg0").unwrap().is_empty());
+    assert_eq!(store.advisories_for("PyPI", "requests").unwrap().len(), 1);
 }

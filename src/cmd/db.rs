@@ -1,6 +1,6 @@
 //! `db import|update|status`. Summaries of import/update go to stderr; `status` is the command's
 //! output and goes to stdout.
-use crate::cli::DbCommand;
+use crate::cli::{DbCommand, Format};
 use crate::db::import::{import, ImportInput, ImportSummary};
 use crate::db::sqlite::{status_at, DbStatus};
 use crate::db::update::{update, EcosystemOutcome, Timeouts};
@@ -50,12 +50,22 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
             eprint!("{out}");
             Ok(0)
         }
-        DbCommand::Status { cache_dir } => {
+        DbCommand::Status { cache_dir, format } => {
             let cache = crate::cli::cache_dir(cache_dir.as_ref());
             let path = db_path(&cache);
-            let text = match status_at(&path)? {
-                Some(st) => status_text(&st, time::OffsetDateTime::now_utc()),
-                None => bundled_status_text(&path)?,
+            let now = time::OffsetDateTime::now_utc();
+            let status = status_at(&path)?;
+            let text = match format {
+                Format::Table => match &status {
+                    Some(st) => status_text(st, now),
+                    None => bundled_status_text(&path)?,
+                },
+                Format::Json => {
+                    let mut v = status_json(&path, status.as_ref(), now)?;
+                    v.push('\n');
+                    v
+                }
+                Format::Sarif => anyhow::bail!("`db status` prints table or json, not sarif"),
             };
             crate::report::write_output(text.as_bytes(), None)?;
             Ok(0)
@@ -209,6 +219,68 @@ fn status_text(st: &DbStatus, now: time::OffsetDateTime) -> String {
         );
     }
     out
+}
+
+/// `db status --format json`: `{"Kind": "database"|"bundled", "Path", "Records", "SizeBytes",
+/// "Ecosystems": [{"Ecosystem", "Records", "Source", "ImportedAt", "AgeSeconds", "Stale"}], "Note"}`.
+fn status_json(
+    path: &std::path::Path,
+    status: Option<&DbStatus>,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<String> {
+    let v = match status {
+        Some(st) => {
+            let ecosystems: Vec<serde_json::Value> = st
+                .ecosystems
+                .iter()
+                .map(|e| {
+                    let age = e
+                        .imported_at
+                        .as_deref()
+                        .and_then(|s| {
+                            time::OffsetDateTime::parse(
+                                s,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .ok()
+                        })
+                        .map(|t| (now - t).whole_seconds().max(0));
+                    serde_json::json!({
+                        "Ecosystem": e.ecosystem,
+                        "Records": e.records,
+                        "Source": e.source,
+                        "ImportedAt": e.imported_at,
+                        "CheckedAt": e.checked_at,
+                        "AgeSeconds": age,
+                        "Stale": e.is_stale(now),
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "Kind": "database",
+                "Path": st.path.display().to_string(),
+                "Records": st.total_records,
+                "SizeBytes": st.size_bytes,
+                "Ecosystems": ecosystems,
+            })
+        }
+        None => {
+            let store = MemoryStore::bundled()?;
+            let ecosystems: Vec<serde_json::Value> = store
+                .counts()
+                .iter()
+                .map(|(k, v)| serde_json::json!({"Ecosystem": k, "Records": v}))
+                .collect();
+            serde_json::json!({
+                "Kind": "bundled",
+                "Path": path.display().to_string(),
+                "Records": store.len(),
+                "Ecosystems": ecosystems,
+                "Note": crate::db::bundled_note(store.len()),
+            })
+        }
+    };
+    Ok(serde_json::to_string_pretty(&v)?)
 }
 
 fn bundled_status_text(path: &std::path::Path) -> anyhow::Result<String> {

@@ -94,7 +94,22 @@ pub fn open_for_scan(
 
     let store = SqliteStore::open(&path)?;
     let mut status = store.status()?;
-    if !args.offline && !args.skip_db_update {
+    if args.offline || args.skip_db_update {
+        let now = time::OffsetDateTime::now_utc();
+        let stale: Vec<&str> = status
+            .ecosystems
+            .iter()
+            .filter(|e| e.is_stale(now))
+            .map(|e| e.ecosystem.as_str())
+            .collect();
+        if !stale.is_empty() {
+            warnings.push(format!(
+                "advisory data for {} is older than 24 h (not refreshed: {}); run `layerscan db update`",
+                stale.join(", "),
+                if args.offline { "--offline" } else { "--skip-db-update" }
+            ));
+        }
+    } else {
         let now = time::OffsetDateTime::now_utc();
         let stale: Vec<String> = status
             .ecosystems
@@ -130,8 +145,14 @@ pub fn open_for_scan(
 fn finish_db(
     store: SqliteStore,
     status: sqlite::DbStatus,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
 ) -> (Box<dyn AdvisoryStore>, AdvisorySource, Vec<String>) {
+    if status.total_records == 0 {
+        warnings.push(format!(
+            "the advisory database {} holds no advisories; run `layerscan db update` or `layerscan db import PATH`",
+            status.path.display()
+        ));
+    }
     let source = AdvisorySource {
         kind: "database".into(),
         records: status.total_records,
