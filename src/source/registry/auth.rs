@@ -192,7 +192,7 @@ pub fn from_docker_config_file(path: &std::path::Path, image: &ImageRef) -> Opti
         return None;
     }
     for key in docker_config_keys(image) {
-        let found = std::fs::File::open(&path)
+        let found = std::fs::File::open(path)
             .map_err(|_| E::ConfigReadError)
             .and_then(|f| {
                 docker_credential::get_credential_from_reader(std::io::BufReader::new(f), &key)
