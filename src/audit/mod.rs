@@ -138,6 +138,8 @@ pub enum FileAudit {
 /// Audit one file's text. `target` names it in the report; `file_name` (the last path component)
 /// only helps recognise Dockerfiles, whose syntax no parser would reject.
 pub fn audit_text(target: &str, file_name: &str, text: &str) -> Result<FileAudit, ParseError> {
+    // A UTF-8 byte-order mark (editors on Windows) is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if detect::is_dockerfile(file_name, text) {
         let found = dockerfile::audit(text);
         return Ok(FileAudit::Results(vec![result(
@@ -257,6 +259,26 @@ mod tests {
         assert_eq!(plaintext(doc.get("c").unwrap()), None);
         assert_eq!(plaintext(doc.get("d").unwrap()).as_deref(), Some("plain"));
         assert_eq!(plaintext(doc.get("e").unwrap()).as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf() {
+        let Ok(FileAudit::Results(r)) =
+            audit_text("b", "build", "\u{feff}FROM alpine\r\nUSER root\r\n")
+        else {
+            panic!("not a Dockerfile");
+        };
+        let m = r[0].misconfigurations.as_deref().unwrap_or_default();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].cause_metadata.start_line, Some(2));
+        let Ok(FileAudit::Results(r)) = audit_text(
+            "t",
+            "t.json",
+            "\u{feff}{\"containerDefinitions\": [{\"name\": \"a\"}]}",
+        ) else {
+            panic!("not a task definition");
+        };
+        assert_eq!(r[0].kind, "ecs-task-definition");
     }
 
     #[test]

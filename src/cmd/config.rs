@@ -120,14 +120,17 @@ fn claims_structured(path: &Path, text: &str) -> bool {
     if matches!(ext.as_str(), "json" | "yaml" | "yml" | "template") {
         return true;
     }
-    let t = text.trim_start();
+    let t = text.trim_start_matches('\u{feff}').trim_start();
     t.starts_with('{') || t.starts_with('[') || t.starts_with("---") || t.starts_with("%YAML")
 }
 
 fn is_json(path: &Path, text: &str) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        || text.trim_start().starts_with('{')
+        || text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('{')
 }
 
 fn describe_parse_error(path: &Path, text: &str, e: &ParseError) -> String {
