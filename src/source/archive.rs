@@ -349,7 +349,12 @@ pub fn split_local_reference(arg: &str) -> Option<(PathBuf, Option<String>)> {
         return Some((PathBuf::from(arg), None));
     }
     let (path, reference) = arg.rsplit_once(':')?;
-    if !path.is_empty() && !reference.is_empty() && Path::new(path).is_dir() {
+    // Only a directory that looks like an image, so that `alpine:3.20` still means the registry
+    // image when a directory named `alpine` happens to exist.
+    let dir = Path::new(path);
+    let is_image_dir =
+        dir.is_dir() && (dir.join("index.json").is_file() || dir.join("manifest.json").is_file());
+    if !path.is_empty() && !reference.is_empty() && is_image_dir {
         return Some((PathBuf::from(path), Some(reference.to_string())));
     }
     // An OCI archive file with a ref (`app.tar:v2`).
@@ -426,6 +431,28 @@ mod tests {
         );
         assert_eq!(digest_in_path(&format!("{hex}/layer.tar")), None);
         assert_eq!(digest_in_path("config.json"), None);
+    }
+
+    #[test]
+    fn local_references() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = tmp.path().join("app-oci");
+        std::fs::create_dir_all(&layout).unwrap();
+        std::fs::write(layout.join("index.json"), b"{}").unwrap();
+        let plain = tmp.path().join("alpine");
+        std::fs::create_dir_all(&plain).unwrap();
+        let l = layout.to_str().unwrap();
+        assert_eq!(
+            split_local_reference(&format!("{l}:v2")),
+            Some((layout.clone(), Some("v2".to_string())))
+        );
+        assert_eq!(split_local_reference(l), Some((layout.clone(), None)));
+        // A directory that is no image does not capture a registry-looking reference.
+        assert_eq!(
+            split_local_reference(&format!("{}:3.20", plain.display())),
+            None
+        );
+        assert_eq!(split_local_reference("registry.example/app:1"), None);
     }
 
     #[test]
