@@ -438,6 +438,33 @@ fn multi_platform_index() {
         msg.contains("linux/s390x") && msg.contains("linux/amd64, linux/arm64"),
         "{msg}"
     );
+
+    // The same through the CLI.
+    let sb = Sandbox::new();
+    let reference = format!("{}/multi/app:1", reg.host());
+    let out = scan(&sb, &reference)
+        .args(["--platform", "linux/arm64"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["Metadata"]["ImageConfig"]["architecture"], "arm64");
+    let digests = report["Metadata"]["RepoDigests"].to_string();
+    assert!(digests.contains(&index_digest), "{digests}");
+
+    let out = scan(&sb, &reference)
+        .args(["--platform", "linux/s390x"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(stderr.contains("linux/amd64, linux/arm64"), "{stderr}");
 }
 
 #[test]
