@@ -17,7 +17,7 @@ use crate::model::{OsInfo, PackageSet, PackageSetKind};
 use std::collections::BTreeMap;
 
 /// Bumped whenever analyzer output changes, so cached layer analyses are recomputed.
-pub const ANALYZER_VERSION: &str = "2";
+pub const ANALYZER_VERSION: &str = "3";
 
 /// Files bigger than this are skipped with a warning (a bomb where a METADATA should be).
 pub const MAX_FILE_SIZE: u64 = 64 << 20;
