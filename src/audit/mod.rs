@@ -6,6 +6,21 @@
 //! line numbers and CloudFormation tags, and each document is handed to the rule family that knows
 //! its shape. Every rule is listed once in [`RULES`] (ids and severities are a public contract:
 //! users put the ids in ignore files).
+//!
+//! Choices the rule table leaves open:
+//! - Secrets: references (`valueFrom`, `secretKeyRef`, `{{resolve:...}}`, Secrets Manager/SSM ARNs,
+//!   `!Ref`/`!GetAtt`, `${VAR}`/`$(VAR)` templates, file paths), empty values, booleans and short
+//!   numbers are not secrets; a literal weak password such as `changeme` is (see [`secrets`]).
+//!   Messages name the variable and the reason, never the value.
+//! - IAM: `NotAction` in an `Allow` statement is IAM-001 (it allows everything else); `Effect` is
+//!   compared case-insensitively; `NotResource` counts as `Resource: "*"`. An attached
+//!   `AdministratorAccess` managed policy is IAM-001 too.
+//! - SG-001: a security group with no `SecurityGroupEgress` gets CloudFormation's default
+//!   allow-all egress rule, so it fails too.
+//! - POD-001 follows the table literally: `runAsNonRoot: true` or a non-zero `runAsUser` passes.
+//! - ECS-006 for `pidMode`/`ipcMode: host` is reported on the task (family or logical id).
+//! - Lines: per-container rules point at the container, secret rules at the variable, IAM rules at
+//!   the statement, other CloudFormation rules at the resource.
 
 use crate::model::{CauseMetadata, Misconfiguration, ScanResult, Severity};
 

@@ -392,7 +392,7 @@ fn saphyr_error(e: &serde_saphyr::Error) -> ParseError {
 
 /// Stack for the parsing thread: the recursive descent costs far more per nesting level in a debug
 /// build than a test thread's 2 MiB allow; the depth budget bounds it, this makes room for it.
-const PARSE_STACK_BYTES: usize = 256 * 1024 * 1024;
+const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// Parse every document of a YAML stream (or one JSON document). Empty documents are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
