@@ -1182,3 +1182,82 @@ fn unsupported_media_types_and_ambiguous_layouts_are_named() {
         json!([sha(&layers[0].tar)])
     );
 }
+
+/// (name, version, file path) of every package, without layer digests (which change when an image
+/// is recompressed).
+fn packages_of(report: &Value) -> Vec<(String, String, String)> {
+    inventory_of(report)
+        .into_iter()
+        .map(|(_, n, v, p, _, _)| (n, v, p))
+        .collect()
+}
+
+#[test]
+fn images_written_by_skopeo_scan_the_same() {
+    let have_skopeo = std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_skopeo {
+        eprintln!("skipping: `skopeo` is not installed (apt-get install skopeo)");
+        return;
+    }
+    let sb = Sandbox::new();
+    let fixture = crate::common::testdata("fixtures/debian-app.docker.tar");
+    let out = scan(&sb, &["image", fixture.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = packages_of(&json(&out));
+    assert!(want.len() > 10);
+
+    let src = format!("docker-archive:{}", fixture.display());
+    let d = sb.path().display().to_string();
+    // (skopeo destination, extra skopeo flags, what to scan)
+    let cases = [
+        (format!("oci:{d}/oci:v1"), vec![], format!("{d}/oci:v1")),
+        (
+            format!("oci:{d}/zstd:v1"),
+            vec!["--dest-compress-format", "zstd"],
+            format!("{d}/zstd"),
+        ),
+        (
+            format!("oci:{d}/chunked:v1"),
+            vec!["--dest-compress-format", "zstd:chunked"],
+            format!("{d}/chunked"),
+        ),
+        (
+            format!("oci-archive:{d}/app.oci.tar:v1"),
+            vec![],
+            format!("{d}/app.oci.tar"),
+        ),
+        (
+            format!("docker-archive:{d}/app.tar:app:1"),
+            vec![],
+            format!("{d}/app.tar"),
+        ),
+    ];
+    for (dest, flags, target) in cases {
+        let copy = std::process::Command::new("skopeo")
+            .args(["copy", "-q", "--insecure-policy"])
+            .args(&flags)
+            .args([src.as_str(), dest.as_str()])
+            .env("HOME", sb.path())
+            .output()
+            .unwrap();
+        assert!(
+            copy.status.success(),
+            "skopeo copy to {dest}: {}",
+            String::from_utf8_lossy(&copy.stderr)
+        );
+        let out = scan(&sb, &["image", &target, "--no-cache"]);
+        assert!(
+            out.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(packages_of(&json(&out)), want, "{target}");
+    }
+}
