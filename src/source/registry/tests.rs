@@ -502,3 +502,30 @@ fn bearer_challenge_is_followed() {
         "{msg}"
     );
 }
+
+/// A registry that accepts connections and never answers: the per-request timeout ends it with
+/// an error naming the registry (after the retries).
+#[test]
+fn silent_registry_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s); // keep the connection open, say nothing
+        }
+    });
+    let mut o = opts(good());
+    o.insecure = false;
+    o.timeout = Duration::from_secs(1);
+    let err = RegistrySource::open_with(&format!("127.0.0.1:{port}/app:v1"), o)
+        .err()
+        .expect("a silent registry fails");
+    let msg = format!("{err:#}");
+    eprintln!("message: {msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(
+        msg.contains("timed out") || msg.contains("--timeout"),
+        "{msg}"
+    );
+}
