@@ -49,18 +49,34 @@ pub fn audit_policy(
 
 /// Does an IAM action pattern (`iam:Pass*`, `*`) match the action `iam:PassRole`?
 pub fn action_matches(pattern: &str, action: &str) -> bool {
-    fn go(p: &[u8], a: &[u8]) -> bool {
-        match p.split_first() {
-            None => a.is_empty(),
-            Some((b'*', rest)) => (0..=a.len()).any(|i| a.get(i..).is_some_and(|t| go(rest, t))),
-            Some((b'?', rest)) => a.split_first().is_some_and(|(_, t)| go(rest, t)),
-            Some((c, rest)) => a
-                .split_first()
-                .is_some_and(|(x, t)| x.eq_ignore_ascii_case(c) && go(rest, t)),
+    // Iterative wildcard matching (linear backtracking to the last `*`): no exponential blow-up on
+    // hostile patterns such as `*a*a*a*...`.
+    let p: Vec<u8> = pattern.bytes().map(|b| b.to_ascii_lowercase()).collect();
+    let a: Vec<u8> = action.bytes().map(|b| b.to_ascii_lowercase()).collect();
+    let (mut pi, mut ai) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ai < a.len() {
+        match (p.get(pi), a.get(ai)) {
+            (Some(b'*'), _) => {
+                star = Some((pi, ai));
+                pi += 1;
+            }
+            (Some(&pc), Some(&ac)) if pc == b'?' || pc == ac => {
+                pi += 1;
+                ai += 1;
+            }
+            _ => match star {
+                Some((sp, sa)) => {
+                    pi = sp + 1;
+                    ai = sa + 1;
+                    star = Some((sp, sa + 1));
+                }
+                None => return false,
+            },
         }
     }
-    // Bound the backtracking on hostile patterns.
-    pattern.len() <= 256 && go(pattern.as_bytes(), action.as_bytes())
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 fn audit_statement(st: &Node, resource: &str, what: &str, out: &mut Vec<Misconfiguration>) {
@@ -149,6 +165,13 @@ mod tests {
         assert!(action_matches("iam:*", "iam:PassRole"));
         assert!(!action_matches("iam:Get*", "iam:PassRole"));
         assert!(!action_matches("s3:*", "iam:PassRole"));
+        assert!(action_matches("*", "iam:PassRole"));
+        assert!(action_matches("i?m:*Role", "iam:PassRole"));
+        assert!(!action_matches("iam:PassRol", "iam:PassRole"));
+        assert!(!action_matches("", "iam:PassRole"));
+        // Hostile pattern: must return quickly.
+        let hostile = format!("{}x", "*a".repeat(5000));
+        assert!(!action_matches(&hostile, &"a".repeat(64)));
     }
 
     #[test]

@@ -330,4 +330,11 @@ mod tests {
         assert!(got.contains(&("POD-001".into(), "etl".into())), "{got:?}");
         assert!(!got.iter().any(|(i, _)| i == "CLOUDRUN-001"), "{got:?}");
     }
+
+    #[test]
+    fn kubectl_list_output() {
+        let y = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: one}\n  spec:\n    containers:\n    - name: a\n      securityContext: {privileged: true}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: cm}\n";
+        let got = ids(y);
+        assert!(got.contains(&("POD-004".into(), "a".into())), "{got:?}");
+    }
 }

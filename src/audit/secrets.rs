@@ -177,7 +177,10 @@ pub fn is_secret_name(name: &str) -> bool {
         return false;
     }
     let has = |s: &str| w.iter().any(|x| x == s);
-    let pair = |a: &str, b: &str| w.windows(2).any(|p| p[0] == a && p[1] == b);
+    let pair = |a: &str, b: &str| {
+        w.windows(2)
+            .any(|p| matches!(p, [x, y] if x == a && y == b))
+    };
     has("password")
         || has("passwd")
         || has("pwd")
