@@ -707,6 +707,32 @@ fn terraform_container_definitions_and_cli_policy_output() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn links_to_files_are_followed_once_and_devices_are_not_read() {
+    let sb = sandbox();
+    std::fs::create_dir_all(sb.path().join("prod")).unwrap();
+    std::os::unix::fs::symlink(
+        "../ecs/bad-taskdef.json",
+        sb.path().join("prod/taskdef.json"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", sb.path().join("prod/zero.yaml")).unwrap();
+    std::os::unix::fs::symlink("..", sb.path().join("prod/loop")).unwrap();
+    let out = run(&sb, &["prod", "prod/taskdef.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let results = report["Results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{report:#}");
+    assert_eq!(results[0]["Target"], "prod/taskdef.json");
+    assert!(!findings(&report, "prod/taskdef.json").is_empty());
+}
+
 #[test]
 fn missing_path_is_an_error() {
     let sb = Sandbox::new();

@@ -34,6 +34,7 @@ struct Scan {
 
 pub fn run(args: ConfigArgs) -> anyhow::Result<i32> {
     let mut scan = Scan::default();
+    let mut seen = std::collections::HashSet::new();
     for path in &args.paths {
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -41,13 +42,18 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<i32> {
             let mut files = Vec::new();
             walk(path, 0, &mut files, &mut scan.warnings)?;
             for f in files {
+                // A file reached twice (named and inside a named directory, or through a link)
+                // is audited once.
+                if !seen.insert(std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone())) {
+                    continue;
+                }
                 if let Err(e) = scan_file(&f, false, &mut scan) {
                     let msg = format!("{e:#}");
                     tracing::warn!("{msg}");
                     scan.warnings.push(msg);
                 }
             }
-        } else {
+        } else if seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())) {
             scan_file(path, true, &mut scan)?;
         }
     }
@@ -105,6 +111,12 @@ fn walk(
             walk(&path, depth + 1, files, warnings)?;
         } else if ft.is_file() {
             files.push(path);
+        } else if ft.is_symlink() {
+            // A link to a regular file is audited where it is linked; links to directories are
+            // not followed (no cycles), nor links to devices or pipes.
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                files.push(path);
+            }
         }
     }
     Ok(())
@@ -159,17 +171,7 @@ fn scan_file(path: &Path, named: bool, scan: &mut Scan) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        anyhow::bail!(
-            "{}: {size} bytes is over the {} MiB limit for a config file; not scanned",
-            path.display(),
-            MAX_FILE_BYTES / (1024 * 1024)
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_bounded(path)?;
     let Ok(text) = String::from_utf8(bytes) else {
         scan.unknown += 1;
         return Ok(());
@@ -184,6 +186,26 @@ fn scan_file(path: &Path, named: bool, scan: &mut Scan) -> anyhow::Result<()> {
         Err(_) => scan.unknown += 1,
     }
     Ok(())
+}
+
+/// Read at most [`MAX_FILE_BYTES`]: a bigger file (or an endless one, like a device) is refused
+/// without reading it all.
+fn read_bounded(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        anyhow::bail!(
+            "{}: over the {} MiB limit for a config file; not scanned",
+            path.display(),
+            MAX_FILE_BYTES / (1024 * 1024)
+        );
+    }
+    Ok(bytes)
 }
 
 fn now_rfc3339() -> String {
