@@ -167,3 +167,117 @@ fn analyze_layer(
         LayerBlob::Dir(path) => unpack::analyze_dir(&path),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ArtifactType, Target};
+    use crate::unpack::sha256_digest;
+    use std::sync::atomic::AtomicUsize;
+
+    /// An in-memory image whose layer opens are counted.
+    struct MemSource {
+        target: Target,
+        blobs: Vec<Vec<u8>>,
+        opens: AtomicUsize,
+    }
+
+    impl Source for MemSource {
+        fn target(&self) -> &Target {
+            &self.target
+        }
+        fn artifact_type(&self) -> ArtifactType {
+            ArtifactType::ContainerImage
+        }
+        fn open_layer(&self, index: usize) -> anyhow::Result<LayerBlob> {
+            self.opens.fetch_add(1, Ordering::SeqCst);
+            let blob = self.blobs.get(index).cloned().unwrap_or_default();
+            Ok(LayerBlob::Tar(Box::new(std::io::Cursor::new(blob))))
+        }
+    }
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn source(blobs: Vec<Vec<u8>>) -> MemSource {
+        let layers = blobs
+            .iter()
+            .map(|b| LayerRef {
+                digest: sha256_digest(b),
+                diff_id: Some(sha256_digest(b)),
+                media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                size: Some(b.len() as u64),
+                created_by: None,
+            })
+            .collect();
+        MemSource {
+            target: Target {
+                name: "mem".into(),
+                layers,
+                ..Target::default()
+            },
+            blobs,
+            opens: AtomicUsize::new(0),
+        }
+    }
+
+    #[test]
+    fn layers_are_analysed_in_parallel_but_applied_in_order() {
+        let mut blobs = Vec::new();
+        for i in 0..8 {
+            let marker = format!("opt/.wh.l{i}");
+            let file = format!("opt/l{}", i + 1);
+            blobs.push(tar_of(&[(marker.as_str(), b""), (file.as_str(), b"x")]));
+        }
+        let src = source(blobs);
+        let opts = PipelineOptions {
+            parallel: 4,
+            ..Default::default()
+        };
+        let analyses = analyze_layers(&src, &opts).unwrap();
+        assert_eq!(analyses.len(), 8);
+        for (i, a) in analyses.iter().enumerate() {
+            assert_eq!(a.whiteouts, vec![format!("opt/l{i}")]);
+            assert_eq!(a.diff_id, src.target.layers[i].diff_id);
+        }
+    }
+
+    #[test]
+    fn first_failing_layer_is_the_error() {
+        let mut src = source(vec![tar_of(&[("a", b"1")]), tar_of(&[("b", b"2")])]);
+        let wrong = sha256_digest(b"something else");
+        src.target.layers[1].diff_id = Some(wrong.clone());
+        let err = analyze_layers(&src, &PipelineOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains(&wrong), "{err:#}");
+    }
+
+    #[test]
+    fn verified_layers_come_from_the_cache_the_second_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = PipelineOptions {
+            parallel: 2,
+            cache_dir: Some(tmp.path().join("layers")),
+            progress: false,
+        };
+        let src = source(vec![tar_of(&[("a", b"1")]), tar_of(&[("b", b"2")])]);
+        let first = analyze_layers(&src, &opts).unwrap();
+        assert_eq!(src.opens.load(Ordering::SeqCst), 2);
+        let second = analyze_layers(&src, &opts).unwrap();
+        assert_eq!(src.opens.load(Ordering::SeqCst), 2, "no layer re-read");
+        assert_eq!(first, second);
+        let no_cache = PipelineOptions {
+            cache_dir: None,
+            ..opts
+        };
+        analyze_layers(&src, &no_cache).unwrap();
+        assert_eq!(src.opens.load(Ordering::SeqCst), 4);
+    }
+}
