@@ -402,8 +402,13 @@ pub fn open_local_image(
     } else if has_index {
         layout::open_layout(store, name, reference, platform)
     } else {
+        let hint = if meta.is_dir() {
+            "; to scan a directory's files use `layerscan fs`"
+        } else {
+            ""
+        };
         bail!(
-            "{name} is not a container image: no manifest.json (docker-archive) or index.json (OCI layout)"
+            "{name} is not a container image: no manifest.json (docker-archive) or index.json (OCI layout){hint}"
         )
     }
 }
