@@ -354,8 +354,18 @@ fn dockerfiles_good_and_bad() {
     let bad = findings(&report, "docker/Dockerfile.bad");
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(
-        (bad[0].0.as_str(), bad[0].1.as_str(), bad[0].3),
-        ("DOCKERFILE-001", "HIGH", 6)
+        (
+            bad[0].0.as_str(),
+            bad[0].1.as_str(),
+            bad[0].2.as_str(),
+            bad[0].3
+        ),
+        (
+            "DOCKERFILE-001",
+            "HIGH",
+            "gcr.io/distroless/base-debian12",
+            6
+        )
     );
     let root = findings(&report, "docker/root.dockerfile");
     assert_eq!(root.len(), 1, "{root:?}");

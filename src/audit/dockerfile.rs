@@ -1,5 +1,6 @@
 //! Dockerfiles: DOCKERFILE-001. What counts is the user of the *final* stage: a `USER` in a builder
-//! stage does not carry over, unless the final stage is built `FROM` that stage.
+//! stage does not carry over, unless the final stage is built `FROM` that stage. Findings are named
+//! by the final stage (`AS name`), else by its base image.
 
 use super::ecs::is_root_user;
 use super::fail;
@@ -98,10 +99,7 @@ pub fn audit(text: &str) -> Vec<Misconfiguration> {
             _ => break None,
         }
     };
-    let resource = last
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("stage FROM {}", last.base));
+    let resource = last.name.clone().unwrap_or_else(|| last.base.clone());
     match user {
         None => vec![fail(
             "DOCKERFILE-001",
