@@ -308,7 +308,7 @@ pub const MAX_TAR_EXTENSION: u64 = 1 << 20;
 /// a header extension is over [`MAX_TAR_EXTENSION`]. It only needs to follow headers (with a valid
 /// checksum) and skip data by size; a block that is not a valid header is stepped over, so it never
 /// rejects a well-formed tar.
-struct TarGuard<R> {
+pub(crate) struct TarGuard<R> {
     inner: R,
     block: [u8; 512],
     filled: usize,
@@ -368,7 +368,7 @@ fn header_checksum_ok(block: &[u8; 512]) -> bool {
 }
 
 impl<R: Read> TarGuard<R> {
-    fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         TarGuard {
             inner,
             block: [0; 512],
@@ -459,6 +459,30 @@ impl<R: Read> TarGuard<R> {
             }
         }
         Ok(())
+    }
+}
+
+/// The `tar` crate seeks over entry data it does not read (`SeekFrom::Current`): account for it, so
+/// the guard stays on header boundaries when indexing a tarball on disk.
+impl<R: Read + std::io::Seek> std::io::Seek for TarGuard<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
+        let new = self.inner.seek(pos)?;
+        match pos {
+            std::io::SeekFrom::Current(d) if d >= 0 && (d as u64) <= self.skip => {
+                self.skip -= d as u64;
+                if self.skip == 0 {
+                    self.finish_pax();
+                }
+            }
+            _ => {
+                // Anywhere else: expect a header at the new position.
+                self.skip = 0;
+                self.filled = 0;
+                self.sparse_ext = false;
+                self.pax = None;
+            }
+        }
+        Ok(new)
     }
 }
 

@@ -7,7 +7,9 @@
 
 use crate::model::{LayerRef, Target};
 use crate::source::layout::{self, read_small, BlobStore, DirStore, StoredImage};
-use crate::unpack::{normalize_path, read_up_to, sha256_digest, Compression, HashingReader};
+use crate::unpack::{
+    normalize_path, read_up_to, sha256_digest, Compression, HashingReader, TarGuard,
+};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -79,7 +81,7 @@ impl TarStore {
         let mut small_total = 0usize;
         let invalid = || format!("{name} is not a valid tar archive (or is truncated)");
         if compression == Compression::None {
-            let mut archive = tar::Archive::new(BufReader::new(file));
+            let mut archive = tar::Archive::new(TarGuard::new(BufReader::new(file)));
             let entries = archive
                 .entries_with_seek()
                 .with_context(|| format!("{name} is not a tar archive"))?;
@@ -98,7 +100,7 @@ impl TarStore {
         } else {
             let stream = decompressed(file, compression)
                 .with_context(|| format!("cannot decompress {name}"))?;
-            let mut archive = tar::Archive::new(stream);
+            let mut archive = tar::Archive::new(TarGuard::new(stream));
             let entries = archive
                 .entries()
                 .with_context(|| format!("{name} is not a tar archive"))?;
@@ -436,6 +438,28 @@ mod tests {
         );
         assert_eq!(digest_in_path(&format!("{hex}/layer.tar")), None);
         assert_eq!(digest_in_path("config.json"), None);
+    }
+
+    #[test]
+    fn huge_pax_header_in_an_archive_is_refused() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "manifest.json", &b"[]\n"[..])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(8 << 20);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "PaxHeaders/x", std::io::repeat(b'a').take(8 << 20))
+            .unwrap();
+        let bytes = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bomb.tar");
+        std::fs::write(&p, &bytes).unwrap();
+        let err = TarStore::index(&p, "bomb.tar").err().unwrap();
+        assert!(format!("{err:#}").contains("header extension"), "{err:#}");
     }
 
     #[test]
