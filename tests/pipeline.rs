@@ -1261,3 +1261,63 @@ fn images_written_by_skopeo_scan_the_same() {
         assert_eq!(packages_of(&json(&out)), want, "{target}");
     }
 }
+
+#[test]
+fn fs_scan_of_the_hosts_dpkg_database_matches_dpkg_query() {
+    let status = Path::new("/var/lib/dpkg/status");
+    let query = std::process::Command::new("dpkg-query")
+        .args([
+            "-W",
+            "-f=${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\n",
+        ])
+        .output();
+    let Some(query) = query.ok().filter(|o| o.status.success()) else {
+        eprintln!("skipping: no dpkg-query on this machine");
+        return;
+    };
+    let mut want: Vec<(String, String, String)> = String::from_utf8_lossy(&query.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            (f.next()? == "installed").then(|| {
+                (
+                    f.next().unwrap_or_default().to_string(),
+                    f.next().unwrap_or_default().to_string(),
+                    f.next().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() > 50, "a Debian host has many packages");
+
+    // A root filesystem holding the host's real dpkg database, scanned in place.
+    let sb = Sandbox::new();
+    let root = sb.path().join("rootfs");
+    std::fs::create_dir_all(root.join("var/lib/dpkg")).unwrap();
+    std::fs::copy(status, root.join("var/lib/dpkg/status")).unwrap();
+    let out = scan(&sb, &["fs", root.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let os = report["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Class"] == "os-pkgs")
+        .expect("an os-pkgs result");
+    let mut got: Vec<(String, String, String)> = os["Packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (s(&p["Name"]), s(&p["Version"]), s(&p["Arch"]))
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+}
