@@ -103,13 +103,17 @@ pub fn analyze_layers(
 }
 
 fn layer_bar(layer: &LayerRef, i: usize, count: usize) -> indicatif::ProgressBar {
-    let bar = match layer.size {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
+    let (bar, template) = match layer.size {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{prefix} {spinner} {bytes} {bytes_per_sec}",
+        ),
     };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
-    ) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     let short: String = layer

@@ -18,7 +18,8 @@ pub fn build_report(
         parallel: pipeline.parallel.unwrap_or(0),
         cache_dir: (!pipeline.no_cache)
             .then(|| crate::cache::layers_dir(&crate::cli::cache_dir(db.cache_dir.as_ref()))),
-        progress: std::io::stderr().is_terminal(),
+        // Bars only on a terminal, and not under `--quiet` (which turns warnings off).
+        progress: std::io::stderr().is_terminal() && tracing::enabled!(tracing::Level::WARN),
     };
     let inventory = crate::pipeline::run(source, &opts)?;
     let mut report = inventory_report(source, inventory);

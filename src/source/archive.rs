@@ -207,6 +207,12 @@ impl BlobStore for TarStore {
     fn exists(&self, path: &str) -> bool {
         self.locate(path).is_some()
     }
+    fn size(&self, path: &str) -> Option<u64> {
+        match self.locate(path) {
+            Some((_, TarItem::File { size, .. })) => Some(*size),
+            _ => None,
+        }
+    }
     fn head(&self, path: &str) -> anyhow::Result<Vec<u8>> {
         match self.locate(path) {
             Some((_, TarItem::File { head, .. })) => Ok(head.clone()),
@@ -326,7 +332,7 @@ pub fn open_docker_archive(
             digest,
             diff_id,
             media_type: media_type.to_string(),
-            size: None,
+            size: store.size(&path),
             created_by: created_by.get(i).cloned().flatten(),
         });
         layer_paths.push(path);

@@ -53,6 +53,10 @@ pub trait BlobStore: Send + Sync {
             .with_context(|| format!("{}: reading {path}", self.name()))?;
         Ok(head.get(..n).unwrap_or_default().to_vec())
     }
+    /// The size of a file, when the store knows it cheaply (for progress bars).
+    fn size(&self, _path: &str) -> Option<u64> {
+        None
+    }
     /// The store as the user named it, for messages.
     fn name(&self) -> &str;
 }
@@ -85,6 +89,9 @@ impl BlobStore for DirStore {
     }
     fn exists(&self, path: &str) -> bool {
         self.resolve(path).is_file()
+    }
+    fn size(&self, path: &str) -> Option<u64> {
+        std::fs::metadata(self.resolve(path)).ok().map(|m| m.len())
     }
     fn name(&self) -> &str {
         &self.name
