@@ -455,7 +455,7 @@ mod tests {
     use super::*;
 
     fn src() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/src")
+        crate::project_root().join("testdata/src")
     }
 
     #[test]

@@ -46,8 +46,12 @@ fn run() -> Result<()> {
     }
 }
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root (the parent of `xtask/`). `cargo run` sets CARGO_MANIFEST_DIR at run time too; prefer
+/// that, because a build shared between clones (one CARGO_TARGET_DIR) may hold a binary compiled in
+/// another clone.
 fn project_root() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     here.parent().map(PathBuf::from).unwrap_or(here)
 }
