@@ -1,7 +1,8 @@
 //! The SQLite database: the read-only store scans use, and the builder that imports write to.
 //!
 //! Schema (version [`SCHEMA_VERSION`]):
-//! - `advisories(id PRIMARY KEY, json)`: each record as compact JSON of [`Advisory`] (unknown OSV
+//! - `advisories(id PRIMARY KEY, json)`: each record as zstd-compressed compact JSON of [`Advisory`]
+//!   (compressed because a full database must fit a Lambda's /tmp; unknown OSV
 //!   fields dropped);
 //! - `affected(ecosystem, name, id)`: one row per (ecosystem base, normalised name) a record affects,
 //!   indexed by `(ecosystem, name, id)` for the scan lookup and by `id` for replacement;
@@ -23,7 +24,10 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
+
+/// zstd level for stored records: small records, so speed over ratio.
+const ZSTD_LEVEL: i32 = 3;
 
 const CREATE_TABLES: &str = "
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,7 +40,7 @@ CREATE TABLE ecosystems (
     imported_at TEXT,
     checked_at TEXT
 );
-CREATE TABLE advisories (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE advisories (id TEXT PRIMARY KEY, json BLOB NOT NULL);
 CREATE TABLE affected (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL);
 CREATE TABLE aliases (alias TEXT NOT NULL, id TEXT NOT NULL);
 ";
@@ -156,8 +160,14 @@ impl SqliteStore {
         read_status(&self.conn, &self.path)
     }
 
-    fn parse(&self, id: &str, json: &str) -> anyhow::Result<Advisory> {
-        serde_json::from_str(json).with_context(|| {
+    fn parse(&self, id: &str, blob: &[u8]) -> anyhow::Result<Advisory> {
+        let json = zstd::stream::decode_all(blob).with_context(|| {
+            format!(
+                "advisory {id} in the database {} is corrupt",
+                self.path.display()
+            )
+        })?;
+        serde_json::from_slice(&json).with_context(|| {
             format!(
                 "advisory {id} in the database {} is corrupt",
                 self.path.display()
@@ -237,7 +247,7 @@ impl super::AdvisoryStore for SqliteStore {
         )?;
         let rows = stmt
             .query_map(params![base, name], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| {
@@ -254,7 +264,7 @@ impl super::AdvisoryStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT json FROM advisories WHERE id = ?1")?;
-        let mut found: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        let mut found: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).optional()?;
         if found.is_none() {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT a.json FROM aliases l JOIN advisories a ON a.id = l.id \
@@ -299,11 +309,21 @@ pub struct Prepared {
     pub unknown: Vec<String>,
     /// Aliases other than the id, sorted and deduplicated.
     pub aliases: Vec<String>,
-    pub json: String,
+    /// zstd-compressed compact JSON.
+    pub json: Vec<u8>,
 }
 
 impl Prepared {
     pub fn new(adv: &Advisory) -> anyhow::Result<Prepared> {
+        let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).context("starting zstd")?;
+        Prepared::with_compressor(adv, &mut zstd)
+    }
+
+    /// As [`Prepared::new`], reusing a compressor (one per import thread).
+    pub fn with_compressor(
+        adv: &Advisory,
+        zstd: &mut zstd::bulk::Compressor<'_>,
+    ) -> anyhow::Result<Prepared> {
         let mut keys: Vec<(&'static str, String)> = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         for p in adv.affected.iter().filter_map(|a| a.package.as_ref()) {
@@ -324,7 +344,7 @@ impl Prepared {
                 keys,
                 unknown,
                 aliases: Vec::new(),
-                json: String::new(),
+                json: Vec::new(),
             });
         }
         let mut aliases: Vec<String> = adv
@@ -336,8 +356,11 @@ impl Prepared {
             .collect();
         aliases.sort_unstable();
         aliases.dedup();
-        let json = serde_json::to_string(adv)
-            .with_context(|| format!("serialising advisory {}", adv.id))?;
+        let json =
+            serde_json::to_vec(adv).with_context(|| format!("serialising advisory {}", adv.id))?;
+        let json = zstd
+            .compress(&json)
+            .with_context(|| format!("compressing advisory {}", adv.id))?;
         Ok(Prepared {
             id,
             keys,
@@ -496,7 +519,7 @@ impl Builder {
                 unknown: rec.unknown.clone(),
             });
         }
-        let json = rec.json.as_str();
+        let json = rec.json.as_slice();
         let id = rec.id.as_str();
         let mut replaced = false;
         let repeat = self.seen.contains(id);
