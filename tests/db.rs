@@ -91,6 +91,7 @@ fn db_dir_names(sb: &Sandbox) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(sb.cache().join("db"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != layerscan::db::sqlite::LOCK_FILE)
         .collect();
     v.sort();
     v

@@ -384,6 +384,31 @@ pub struct Builder {
     touched: BTreeMap<&'static str, BTreeSet<usize>>,
     origins: Vec<Origin>,
     pub warnings: Vec<String>,
+    /// Held from before the copy until after the rename: imports (and scans' auto-updates) of the
+    /// same database run one after the other, each starting from the previous one's result.
+    /// SQLite's file lock, so a killed import releases it.
+    _lock: Connection,
+}
+
+/// Name of the lock file in the db dir.
+pub const LOCK_FILE: &str = ".import.lock";
+
+/// How long an import waits for another one to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
+
+fn lock_dir(dir: &Path) -> anyhow::Result<Connection> {
+    let path = dir.join(LOCK_FILE);
+    let ctx = || {
+        format!(
+            "waiting for another import into {} to finish (lock {})",
+            dir.display(),
+            path.display()
+        )
+    };
+    let lock = Connection::open(&path).with_context(ctx)?;
+    lock.busy_timeout(LOCK_WAIT).with_context(ctx)?;
+    lock.execute_batch("BEGIN EXCLUSIVE").with_context(ctx)?;
+    Ok(lock)
 }
 
 impl Builder {
@@ -395,6 +420,7 @@ impl Builder {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         super::ensure_dir(&dir)?;
+        let lock = lock_dir(&dir)?;
         super::remove_leftovers(&dir);
         let stamp = OffsetDateTime::now_utc().unix_timestamp_nanos();
         let aside = dir.join(format!(
@@ -431,6 +457,7 @@ impl Builder {
             touched: BTreeMap::new(),
             origins: Vec::new(),
             warnings,
+            _lock: lock,
         };
         let conn = Connection::open(&aside)
             .with_context(|| format!("creating the database file {}", aside.display()))?;
@@ -745,7 +772,10 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec!["advisories.sqlite".to_string()]);
+        assert_eq!(
+            names.iter().filter(|n| *n != LOCK_FILE).collect::<Vec<_>>(),
+            vec!["advisories.sqlite"]
+        );
     }
 
     #[test]
@@ -810,7 +840,12 @@ mod tests {
             b.clear_ecosystem("PyPI").unwrap();
         }
         assert_eq!(std::fs::read(&path).unwrap(), before);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != LOCK_FILE)
+            .collect();
+        assert_eq!(left, vec!["advisories.sqlite"]);
     }
 
     #[test]
@@ -839,6 +874,41 @@ mod tests {
         std::fs::write(&path, b"hello").unwrap();
         let err = format!("{:#}", SqliteStore::open(&path).unwrap_err());
         assert!(err.contains("advisories.sqlite"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_imports_run_one_after_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("advisories.sqlite");
+        build(
+            &path,
+            &[r#"{"id":"A","affected":[{"package":{"ecosystem":"PyPI","name":"a"}}]}"#],
+        );
+        let mut first = Builder::start(&path).unwrap();
+        let o = first.origin(Origin::default());
+        let p2 = path.clone();
+        // The second import starts while the first holds the lock; it must copy the database
+        // only after the first has swapped its result in, or B would be lost.
+        let second = std::thread::spawn(move || {
+            build(
+                &p2,
+                &[r#"{"id":"C","affected":[{"package":{"ecosystem":"PyPI","name":"c"}}]}"#],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        first
+            .add(
+                &rec(r#"{"id":"B","affected":[{"package":{"ecosystem":"PyPI","name":"b"}}]}"#),
+                o,
+            )
+            .unwrap();
+        first.finish().unwrap();
+        let st = second.join().unwrap();
+        assert_eq!(st.total_records, 3);
+        let store = SqliteStore::open(&path).unwrap();
+        for n in ["a", "b", "c"] {
+            assert_eq!(store.advisories_for("PyPI", n).unwrap().len(), 1, "{n}");
+        }
     }
 
     #[test]
