@@ -474,3 +474,119 @@ fn lambda_zips_have_the_lambda_layouts() {
     assert!(function.iter().any(|n| n == "requirements.txt"));
     assert!(function.iter().all(|n| !n.starts_with("python/")));
 }
+
+fn packages_of(report: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for r in report["Results"].as_array().into_iter().flatten() {
+        for p in r["Packages"].as_array().into_iter().flatten() {
+            out.insert((
+                r["Target"].as_str().unwrap_or_default().to_string(),
+                p["Name"].as_str().unwrap_or_default().to_string(),
+                p["Version"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// The final debian-app image is what `testdata/README.md` promises after the merge: layer 3's
+/// whiteouts, rewritten dpkg status and opaque directory took effect; non-installed stanzas are out.
+#[test]
+fn debian_app_final_inventory_matches_the_readme() {
+    let sb = crate::common::Sandbox::new();
+    let image = testdata("fixtures/debian-app.docker.tar");
+    let out = sb
+        .cmd()
+        .args([
+            "image",
+            image.to_str().unwrap(),
+            "--format",
+            "json",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = crate::common::json(&out);
+    let pkgs = packages_of(&report);
+    let names: BTreeSet<(&str, &str)> = pkgs
+        .iter()
+        .map(|(_, n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    for want in [
+        ("bsdutils", "1:2.38.1-5+b1"),
+        ("libssl3", "3.0.11-1~deb12u1"),
+        ("zlib1g", "1:1.2.13.dfsg-1"),
+        ("certifi", "2022.12.7"),
+        ("Jinja2", "2.11.2"),
+        ("PyYAML", "5.3.1"),
+        ("Pillow", "9.0.0"),
+        ("Django", "3.2.0"),
+        ("gunicorn", ""),
+    ] {
+        assert!(names.contains(&want), "{want:?} missing from {names:?}");
+    }
+    for (gone, why) in [
+        ("wget", "deleted by layer 3's dpkg status"),
+        ("curl", "half-installed"),
+        ("libssl1.1", "config-files only"),
+        ("itsdangerous", "srv/legacy is opaque in layer 3"),
+    ] {
+        assert!(
+            !names.iter().any(|(n, _)| *n == gone),
+            "{gone} listed ({why})"
+        );
+    }
+    assert!(!names.contains(&("certifi", "2022.9.24")), "whited out");
+    assert!(pkgs.iter().all(|(t, _, _)| !t.contains("srv/legacy")));
+}
+
+/// `src/fs/broken`: every bad file is a warning naming it, and the good packages next to them are listed.
+#[test]
+fn broken_tree_warns_per_file_and_goes_on() {
+    let sb = crate::common::Sandbox::new();
+    let dir = testdata("src/fs/broken");
+    let out = sb
+        .cmd()
+        .args(["fs", dir.to_str().unwrap(), "--format", "json", "--offline"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = crate::common::json(&out);
+    let names: BTreeSet<String> = packages_of(&report)
+        .into_iter()
+        .map(|(_, n, v)| format!("{n} {v}"))
+        .collect();
+    for want in [
+        "libexpat1 2.5.0-1",
+        "zlib1g 1:1.2.13.dfsg-1",
+        "six 1.16.0",
+        "requests 2.25.1",
+    ] {
+        assert!(names.contains(want), "{want} missing from {names:?}");
+    }
+    let warnings: Vec<String> = report["Warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(String::from))
+        .collect();
+    for file in [
+        "var/lib/dpkg/status",
+        "broken_pkg-1.0.dist-info/METADATA",
+        "requirements.txt",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(file)),
+            "no warning names {file}: {warnings:?}"
+        );
+    }
+}
