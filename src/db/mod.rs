@@ -93,52 +93,52 @@ pub fn open_for_scan(
     }
 
     let store = SqliteStore::open(&path)?;
-    let mut status = store.status()?;
-    if args.offline || args.skip_db_update {
-        let now = time::OffsetDateTime::now_utc();
-        let stale: Vec<&str> = status
-            .ecosystems
-            .iter()
-            .filter(|e| e.is_stale(now))
-            .map(|e| e.ecosystem.as_str())
-            .collect();
-        if !stale.is_empty() {
-            warnings.push(format!(
-                "advisory data for {} is older than 24 h (not refreshed: {}); run `layerscan db update`",
-                stale.join(", "),
-                if args.offline { "--offline" } else { "--skip-db-update" }
-            ));
-        }
-    } else {
-        let now = time::OffsetDateTime::now_utc();
-        let stale: Vec<String> = status
-            .ecosystems
-            .iter()
-            .filter(|e| e.is_stale(now))
-            .map(|e| e.ecosystem.clone())
-            .collect();
-        if !stale.is_empty() {
-            drop(store);
-            let mirror = args
-                .db_mirror
-                .clone()
-                .unwrap_or_else(|| DEFAULT_MIRROR.to_string());
-            let outcome = update::update_in_thread(path.clone(), stale.clone(), mirror);
-            if let Err(e) = outcome {
-                let when = status
-                    .updated_at()
-                    .unwrap_or_else(|| "an unknown time".into());
-                warnings.push(format!(
-                    "advisory database is older than 24 h and the update of {} failed: {e:#}; \
-                     using the existing database (last imported {when})",
-                    stale.join(",")
-                ));
-            }
-            let store = SqliteStore::open(&path)?;
-            status = store.status()?;
-            return Ok(finish_db(store, status, warnings));
-        }
+    let status = store.status()?;
+    let now = time::OffsetDateTime::now_utc();
+    let stale: Vec<String> = status
+        .ecosystems
+        .iter()
+        .filter(|e| e.is_stale(now))
+        .map(|e| e.ecosystem.clone())
+        .collect();
+    if stale.is_empty() {
+        return Ok(finish_db(store, status, warnings));
     }
+    if args.offline || args.skip_db_update {
+        warnings.push(format!(
+            "advisory data for {} is older than 24 h (not refreshed: {}); run `layerscan db update`",
+            stale.join(", "),
+            if args.offline {
+                "--offline"
+            } else {
+                "--skip-db-update"
+            }
+        ));
+        return Ok(finish_db(store, status, warnings));
+    }
+    drop(store);
+    let mirror = args
+        .db_mirror
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MIRROR.to_string());
+    tracing::info!(
+        "advisory data for {} is older than 24 h: updating from {}",
+        stale.join(", "),
+        update::redact_url(&mirror)
+    );
+    if let Err(e) = update::update_in_thread(path.clone(), stale.clone(), mirror) {
+        let when = status
+            .updated_at()
+            .unwrap_or_else(|| "an unknown time".into());
+        warnings.push(format!(
+            "advisory database is older than 24 h and the update of {} failed: {e:#}; \
+             using the existing database (last imported {when}); \
+             pass --offline or --skip-db-update to scan without trying",
+            stale.join(", ")
+        ));
+    }
+    let store = SqliteStore::open(&path)?;
+    let status = store.status()?;
     Ok(finish_db(store, status, warnings))
 }
 
