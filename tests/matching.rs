@@ -4,7 +4,7 @@
 //! `packaging`) on real version strings; matching is checked with an in-memory advisory store on
 //! OSV records, and, when `../shared/osv/PyPI-all.zip` is present, on the real PyPA database.
 
-use layerscan::advisory::{normalize_name, Advisory};
+use layerscan::advisory::{Advisory, normalize_name};
 use layerscan::db::AdvisoryStore;
 use layerscan::matcher::match_report;
 use layerscan::model::{
@@ -632,9 +632,10 @@ fn findings_are_sorted_worst_first_and_carry_package_context() {
             ("GHSA-0000-0000-0001", Severity::Unknown),
         ]
     );
-    assert!(v
-        .iter()
-        .all(|x| x.layer == p.layer && x.pkg_path == p.file_path));
+    assert!(
+        v.iter()
+            .all(|x| x.layer == p.layer && x.pkg_path == p.file_path)
+    );
     assert!(v.iter().all(|x| x.status == "affected"));
     assert_eq!(
         v[3].primary_url.as_deref(),
@@ -858,9 +859,10 @@ fn bundled_advisories_on_the_fixture_os_packages() {
         assert!(got.contains(&item), "missing {item:?} in {got:#?}");
     }
     // Fixed in the installed versions: glibc's Looney Tunables (u3), curl's SOCKS5 flaw (u4).
-    assert!(!got
-        .iter()
-        .any(|(_, id, _)| id == "CVE-2023-4911" || id == "CVE-2023-38545"));
+    assert!(
+        !got.iter()
+            .any(|(_, id, _)| id == "CVE-2023-4911" || id == "CVE-2023-38545")
+    );
     // DSA-5611-1 names three CVEs that are all findings: folded into their aliases.
     assert!(
         !got.iter().any(|(_, id, _)| id.starts_with("DSA-")),
@@ -949,6 +951,42 @@ fn sample_pairs(versions: &[String], random: usize) -> Vec<(String, String)> {
     pairs
 }
 
+/// Random versions built from the characters dpkg's ordering treats specially (digit runs with
+/// leading zeros, `~`, `+`, `.`, letters, epochs and revisions), paired with near neighbours so
+/// that most pairs share a prefix and the comparison reaches the tricky part.
+fn synthetic_deb_pairs(n: usize) -> Vec<(String, String)> {
+    const PIECES: &[&str] = &[
+        "0", "1", "9", "10", "00", "01", ".", "+", "~", "a", "z", "dfsg", "b",
+    ];
+    let mut rng = Lcg(0xdeb);
+    let piece = |rng: &mut Lcg, len: usize| {
+        let mut s = String::new();
+        for _ in 0..len {
+            s.push_str(PIECES[rng.next(PIECES.len())]);
+        }
+        s
+    };
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        let base = format!("{}{}", rng.next(3), piece(&mut rng, 3));
+        let (la, lb) = (rng.next(3), rng.next(3));
+        let a_up = format!("{base}{}", piece(&mut rng, la));
+        let b_up = format!("{base}{}", piece(&mut rng, lb));
+        let with = |rng: &mut Lcg, up: String| -> String {
+            let epoch = if rng.next(6) == 0 { "1:" } else { "" };
+            let rev = match rng.next(3) {
+                0 => String::new(),
+                _ => format!("-{}", rng.next(4)),
+            };
+            format!("{epoch}{up}{rev}")
+        };
+        let a = with(&mut rng, a_up);
+        let b = with(&mut rng, b_up);
+        pairs.push((a, b));
+    }
+    pairs
+}
+
 fn real_debian_versions() -> Vec<String> {
     let mut text = String::new();
     if let Ok(out) = Command::new("apt-cache").arg("dumpavail").output() {
@@ -999,7 +1037,8 @@ fn dpkg_order_agrees_with_dpkg_compare_versions() {
             "real version {v:?} must parse"
         );
     }
-    let pairs = sample_pairs(&versions, 2500);
+    let mut pairs = sample_pairs(&versions, 2500);
+    pairs.extend(synthetic_deb_pairs(1500));
     let mut script = String::new();
     for (a, b) in &pairs {
         script.push_str(&format!(

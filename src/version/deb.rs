@@ -1,31 +1,128 @@
-//! dpkg version order (Debian, Ubuntu) through `debversion`, with dpkg's own parsing rules checked
-//! first so that strings dpkg rejects are reported as unparsable instead of being ordered by guess.
+//! dpkg version order (Debian, Ubuntu), written from dpkg's own `verrevcmp` rules
+//! (lib/dpkg/version.c) and checked against `dpkg --compare-versions` on real version strings
+//! (tests/matching.rs). The `debversion` crate was dropped: it ordered `3.1.2+dfsg-3` below
+//! `3.1.2+dfsg0-1`, where dpkg treats an empty digit run as zero and so compares the revisions.
 
 use std::cmp::Ordering;
 
-/// Parse a dpkg version: `[epoch:]upstream[-revision]`.
-pub fn parse(v: &str) -> Option<debversion::Version> {
+/// A parsed dpkg version: `[epoch:]upstream[-revision]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebVersion {
+    pub epoch: u64,
+    pub upstream: String,
+    pub revision: String,
+}
+
+impl Ord for DebVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.epoch
+            .cmp(&other.epoch)
+            .then_with(|| verrevcmp(&self.upstream, &other.upstream))
+            .then_with(|| verrevcmp(&self.revision, &other.revision))
+    }
+}
+
+impl PartialOrd for DebVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Parse a dpkg version with dpkg's own syntax rules (`parseversion`): a numeric epoch, an
+/// upstream part that starts with a digit and holds only alphanumerics and `.+~-:`, and a revision
+/// (after the last `-`) of alphanumerics and `.+~`. `None` for anything dpkg would reject.
+pub fn parse(v: &str) -> Option<DebVersion> {
     let v = v.trim();
     if v.is_empty() || v.contains(char::is_whitespace) {
         return None;
     }
-    // dpkg requires the upstream part to start with a digit (it warns otherwise; OSV data and
-    // real status files always follow it), and the epoch to be a number.
-    let upstream = match v.split_once(':') {
+    let (epoch, rest) = match v.split_once(':') {
         Some((epoch, rest)) => {
             if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_digit()) || epoch.len() > 9 {
                 return None;
             }
-            rest
+            (epoch.parse::<u64>().ok()?, rest)
         }
-        None => v,
+        None => (0, v),
     };
-    if !upstream.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+    let (upstream, revision) = match rest.rsplit_once('-') {
+        Some((u, r)) => (u, r),
+        None => (rest, ""),
+    };
+    if upstream.is_empty() || !upstream.as_bytes()[0].is_ascii_digit() {
         return None;
     }
-    v.parse::<debversion::Version>()
-        .or_else(|_| debversion::Version::parse_lenient(v))
-        .ok()
+    if rest.ends_with('-') {
+        return None;
+    }
+    let upstream_ok = upstream
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".+~-:".contains(&b));
+    let revision_ok = revision
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".+~".contains(&b));
+    if !upstream_ok || !revision_ok {
+        return None;
+    }
+    Some(DebVersion {
+        epoch,
+        upstream: upstream.to_string(),
+        revision: revision.to_string(),
+    })
+}
+
+/// dpkg's character weight: digits 0 (never reached in the non-digit loop), letters their ASCII
+/// value, `~` below everything including the end of the string, other symbols after letters.
+fn order(c: Option<u8>) -> i32 {
+    match c {
+        None => 0,
+        Some(c) if c.is_ascii_digit() => 0,
+        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+        Some(b'~') => -1,
+        Some(c) => i32::from(c) + 256,
+    }
+}
+
+/// dpkg's `verrevcmp`: alternate non-digit runs (compared by `order`) and digit runs (compared
+/// numerically, any length, an empty run counting as zero).
+fn verrevcmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
+    while i < a.len() || j < b.len() {
+        while (i < a.len() && !digit(a, i)) || (j < b.len() && !digit(b, j)) {
+            let (ac, bc) = (order(a.get(i).copied()), order(b.get(j).copied()));
+            if ac != bc {
+                return ac.cmp(&bc);
+            }
+            i += 1;
+            j += 1;
+        }
+        while a.get(i) == Some(&b'0') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'0') {
+            j += 1;
+        }
+        let mut first_diff = Ordering::Equal;
+        while digit(a, i) && digit(b, j) {
+            if first_diff == Ordering::Equal {
+                first_diff = a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if digit(a, i) {
+            return Ordering::Greater;
+        }
+        if digit(b, j) {
+            return Ordering::Less;
+        }
+        if first_diff != Ordering::Equal {
+            return first_diff;
+        }
+    }
+    Ordering::Equal
 }
 
 /// dpkg order; `None` when either version does not parse.
@@ -63,6 +160,15 @@ mod tests {
         lt("1.0-1~bpo12+1", "1.0-1");
         lt("1.0a", "1.0+");
         lt("1.9", "1.10");
+        // An empty digit run is zero: the upstream parts are equal and the revision decides.
+        lt("3.1.2+dfsg0-1", "3.1.2+dfsg-3");
+        assert_eq!(compare("1.0dfsg", "1.0dfsg0"), Some(Ordering::Equal));
+        lt("1.0~~", "1.0~~a");
+        lt("1.0~~a", "1.0~");
+        lt("1.0-1", "1.0-1.1");
+        lt("1.2-3-4", "1.2-3-5");
+        lt("1.0-0001", "1.0-2");
+        lt("99999999999999999999999", "100000000000000000000000");
         assert_eq!(compare("1.0", "1.0-0"), Some(Ordering::Equal));
         assert_eq!(compare("0:1.0", "1.0"), Some(Ordering::Equal));
         for bad in ["", "a1.0", "x:1.0", ":1.0", "1.0 2", "1.0-1-(x)"] {
