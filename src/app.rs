@@ -21,10 +21,28 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
+        // Colour only for a person at a terminal, and never under NO_COLOR (no-color.org).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    // A bad --ignorefile (or other policy flag) fails before minutes of pulling and scanning, not
+    // after. `emit` loads the policy again for the report it writes.
+    let report_args = match &cli.command {
+        Command::Image(a) => Some(&a.report),
+        Command::Layer(a) => Some(&a.report),
+        Command::Fs(a) => Some(&a.report),
+        Command::Config(a) => Some(&a.report),
+        Command::Hook(crate::cli::HookCommand::Ecr(a)) => Some(&a.report),
+        Command::Db(_) | Command::Cache(_) => None,
+    };
+    if let Some(args) = report_args {
+        crate::policy::Policy::from_args(args)?;
+    }
     match cli.command {
         Command::Image(args) => crate::cmd::scan::image(args),
         Command::Layer(args) => crate::cmd::scan::layer(args),

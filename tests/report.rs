@@ -430,14 +430,22 @@ fn yaml_form_is_sniffed_without_extension() {
 fn malformed_ignore_files_name_file_and_line() {
     let d = Dir::new();
     let cases = [
-        ("bad-date", "CVE-2024-0001\nCVE-2024-0002 exp:2024-02-30\n", ":2:"),
+        (
+            "bad-date",
+            "CVE-2024-0001\nCVE-2024-0002 exp:2024-02-30\n",
+            ":2:",
+        ),
         ("bad-token", "# c\nCVE-2024-0001 until:2025-01-01\n", ":2:"),
         (
             "bad.yaml",
             "vulnerabilities:\n  - id: CVE-2024-0001\n  - id: CVE-2024-0002\n    expires: 2025-01-01\n",
             ":4:",
         ),
-        ("bad-type.yml", "vulnerabilities:\n  - id: CVE-1\n    paths: 7\n", "bad-type.yml"),
+        (
+            "bad-type.yml",
+            "vulnerabilities:\n  - id: CVE-1\n    paths: 7\n",
+            "bad-type.yml",
+        ),
     ];
     for (name, text, needle) in cases {
         let f = d.file(name, text);
@@ -564,10 +572,12 @@ fn sarif_has_what_github_needs() {
     let driver = &run["tool"]["driver"];
     assert_eq!(driver["name"], "layerscan");
     assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
-    assert!(driver["informationUri"]
-        .as_str()
-        .unwrap()
-        .starts_with("https://"));
+    assert!(
+        driver["informationUri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
 
     let rules = driver["rules"].as_array().unwrap();
     let rule_ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -577,12 +587,16 @@ fn sarif_has_what_github_needs() {
     dedup.dedup();
     assert_eq!(dedup.len(), rule_ids.len(), "one rule per id");
     for rule in rules {
-        assert!(rule["shortDescription"]["text"]
-            .as_str()
-            .is_some_and(|t| !t.is_empty()));
-        assert!(rule["helpUri"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("https://")));
+        assert!(
+            rule["shortDescription"]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        );
+        assert!(
+            rule["helpUri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://"))
+        );
         let score: f64 = rule["properties"]["security-severity"]
             .as_str()
             .unwrap()
@@ -626,15 +640,19 @@ fn sarif_has_what_github_needs() {
         let idx = res["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[idx]["id"], res["ruleId"]);
         let loc = &res["locations"][0]["physicalLocation"];
-        assert!(loc["artifactLocation"]["uri"]
-            .as_str()
-            .is_some_and(|u| !u.is_empty()));
+        assert!(
+            loc["artifactLocation"]["uri"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty())
+        );
         assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
         assert!(res["partialFingerprints"]["layerscan/v1"].is_string());
-        assert!(res["message"]["text"]
-            .as_str()
-            .unwrap()
-            .contains(res["ruleId"].as_str().unwrap()));
+        assert!(
+            res["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains(res["ruleId"].as_str().unwrap())
+        );
     }
     assert_eq!(find("CVE-2024-0001")["level"], "error");
     assert_eq!(find("CVE-2018-18074")["level"], "error");
@@ -856,6 +874,24 @@ fn cli_bad_ignorefile_is_exit_2_with_nothing_on_stdout() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.ignore"));
+}
+
+#[test]
+fn bad_ignorefile_fails_before_the_scan_starts() {
+    let sb = dockerfile_sandbox();
+    std::fs::write(sb.path().join("bad.ignore"), "vulnerabilities: [\n").unwrap();
+    // The image does not exist either: the ignore file is what must be reported, since it is read
+    // before any fetching (a registry pull would otherwise run for minutes first).
+    let out = sb
+        .cmd()
+        .args(["image", "./no-such-image.tar", "--ignorefile", "bad.ignore"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.ignore"), "{stderr}");
+    assert!(!stderr.contains("no-such-image"), "{stderr}");
 }
 
 #[test]
