@@ -219,10 +219,17 @@ pub fn image(args: ImageArgs) -> anyhow::Result<i32> {
 
 pub fn layer(args: LayerArgs) -> anyhow::Result<i32> {
     let arg = args.layer.as_str();
-    if arg.starts_with("arn:") || arg.starts_with("https://") || arg.starts_with("http://") {
-        anyhow::bail!(
-            "{arg}: Lambda ARNs and URLs are not supported yet; download the zip and scan the file"
-        );
+    if crate::source::remote_zip::is_remote(arg) {
+        let source = if arg.starts_with("arn:") {
+            if args.sha256.is_some() {
+                anyhow::bail!("--sha256 is for URLs; an ARN is checked against its CodeSha256");
+            }
+            crate::source::remote_zip::open_arn(arg, &args.registry)?
+        } else {
+            crate::source::remote_zip::open_url(arg, args.sha256.as_deref(), &args.registry)?
+        };
+        let report = build_report(&source, &args.pipeline, &args.db)?;
+        return crate::cmd::emit(report, &args.report);
     }
     let source = crate::source::lambda_zip::LambdaZipSource::open(Path::new(arg), arg)?;
     let report = build_report(&source, &args.pipeline, &args.db)?;
