@@ -4,7 +4,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = layerscan::cli::Cli::parse();
+    // Lambda starts a custom runtime's `bootstrap` with no arguments: that means `hook ecr`.
+    let cli = match layerscan::hook::lambda_bootstrap_args() {
+        Some(args) => layerscan::cli::Cli::parse_from(args),
+        None => layerscan::cli::Cli::parse(),
+    };
     layerscan::app::init_logging(cli.verbose, cli.quiet);
     match layerscan::app::run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
