@@ -52,9 +52,24 @@ pub async fn check_credentials(conf: &aws_config::SdkConfig) -> anyhow::Result<(
         Err(e) => anyhow::bail!(
             "no usable AWS credentials ({}); tried {CREDENTIAL_SOURCES}. Set credentials in one of \
              them, e.g. export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
-            aws_sdk_ecr::error::DisplayErrorContext(&e)
+            error_text(&e)
         ),
     }
+}
+
+/// An SDK error as one short line: each cause's `Display`, deduplicated, without the raw
+/// responses `DisplayErrorContext` appends.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let t = err.to_string();
+        if !t.is_empty() && !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        next = err.source();
+    }
+    crate::report::truncate(&crate::report::clean(&parts.join(": ")), 600)
 }
 
 /// Run `fut` on a private runtime (callers here are synchronous; the registry source brings its

@@ -202,10 +202,10 @@ async fn code_location(arn: &str, parsed: &LambdaArn) -> anyhow::Result<CodeLoca
         .await
         .with_context(|| format!("{arn}: calling Lambda {op}"))?;
     let client = aws_sdk_lambda::Client::new(&conf);
-    let sdk_err = |e: &dyn std::error::Error| {
+    let sdk_err = |e: &(dyn std::error::Error + 'static)| {
         anyhow!(
             "{arn}: Lambda {op} failed: {}",
-            aws_sdk_lambda::error::DisplayErrorContext(e)
+            crate::source::aws::error_text(e)
         )
     };
     let (location, size, sha) = match parsed {
@@ -387,8 +387,9 @@ impl TempZip {
                 Ok(f) => return Ok((TempZip { path }, f)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("creating a temporary file in {}", dir.display()));
+                    return Err(e).with_context(|| {
+                        format!("creating a temporary file in {}", dir.display())
+                    });
                 }
             }
         }
