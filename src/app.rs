@@ -37,8 +37,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Layer(a) => Some(&a.report),
         Command::Fs(a) => Some(&a.report),
         Command::Config(a) => Some(&a.report),
-        Command::Hook(crate::cli::HookCommand::Ecr(a)) => Some(&a.report),
-        Command::Db(_) | Command::Cache(_) => None,
+        // `hook ecr` checks it itself, so that inside Lambda the failure also reaches the
+        // Runtime API's init-error endpoint.
+        Command::Hook(_) | Command::Db(_) | Command::Cache(_) => None,
     };
     if let Some(args) = report_args {
         crate::policy::Policy::from_args(args)?;
