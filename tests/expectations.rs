@@ -452,3 +452,179 @@ fn every_table_scan_has_a_test() {
         );
     }
 }
+
+/// `2024-01-02T03:04:05Z` or with fractional seconds: the RFC 3339 UTC form OSV asks for.
+fn is_rfc3339_utc(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && s.ends_with('Z')
+        && (b.len() == 20 || (b[19] == b'.' && digits(20..b.len() - 1)))
+}
+
+/// `PyPI`, `Debian:12`, `Alpine:v3.20`, `Ubuntu:22.04` / `Ubuntu:22.04:LTS`: OSV's ecosystem names.
+fn is_known_ecosystem(e: &str) -> bool {
+    let numeric = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+    };
+    match e.split_once(':') {
+        None => e == "PyPI",
+        Some(("Debian", rel)) => !rel.contains('.') && numeric(rel),
+        Some(("Alpine", rel)) => rel
+            .strip_prefix('v')
+            .is_some_and(|r| r.split('.').count() == 2 && numeric(r)),
+        Some(("Ubuntu", rel)) => {
+            let rel = rel.strip_suffix(":LTS").unwrap_or(rel);
+            rel.split('.').count() == 2 && numeric(rel)
+        }
+        _ => false,
+    }
+}
+
+/// What the bundled records must get right beyond what the parser checks: OSV's field forms,
+/// ecosystem names, and the conventions of the databases they imitate.
+#[test]
+fn bundled_records_follow_osv_and_their_sources_conventions() {
+    const REFERENCE_TYPES: [&str; 10] = [
+        "ADVISORY",
+        "ARTICLE",
+        "DETECTION",
+        "DISCUSSION",
+        "REPORT",
+        "FIX",
+        "INTRODUCED",
+        "PACKAGE",
+        "EVIDENCE",
+        "WEB",
+    ];
+    let mut problems = Vec::new();
+    for path in bundled_files() {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("readable")).expect("json");
+        let id = v["id"].as_str().unwrap_or_default();
+        let mut bad = |what: String| problems.push(format!("{name}: {what}"));
+        let upstream: Vec<&str> = v["upstream"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        match v["schema_version"].as_str() {
+            Some("1.7.0") => {}
+            Some("1.6.0") if upstream.is_empty() => {}
+            Some("1.6.0") => bad("uses `upstream` (OSV 1.7) but declares schema 1.6.0".into()),
+            other => bad(format!("schema_version {other:?}")),
+        }
+        for key in ["modified", "published", "withdrawn"] {
+            if let Some(t) = v.get(key) {
+                if !t.as_str().is_some_and(is_rfc3339_utc) {
+                    bad(format!("{key} {t} is not an RFC 3339 UTC time"));
+                }
+            }
+        }
+        if v["aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a.as_str() == Some(id))
+        {
+            bad("aliases itself".into());
+        }
+        // Downstream records name the CVE they track, and only that one.
+        for prefix in ["DEBIAN-", "ALPINE-"] {
+            if let Some(cve) = id.strip_prefix(prefix) {
+                if upstream != [cve] {
+                    bad(format!("upstream {upstream:?}, expected [{cve:?}]"));
+                }
+            }
+        }
+        if id.starts_with("DSA-") && upstream.is_empty() {
+            bad("a DSA record names the CVEs it fixes in upstream".into());
+        }
+        for s in v["severity"].as_array().into_iter().flatten() {
+            let kind = s["type"].as_str().unwrap_or_default();
+            if !["CVSS_V2", "CVSS_V3", "CVSS_V4", "Ubuntu"].contains(&kind) {
+                bad(format!("severity type {kind:?}"));
+            }
+        }
+        if let Some(sev) = v.pointer("/database_specific/severity") {
+            if !["LOW", "MODERATE", "HIGH", "CRITICAL"].contains(&sev.as_str().unwrap_or_default())
+            {
+                bad(format!("database_specific.severity {sev}"));
+            }
+        }
+        for r in v["references"].as_array().into_iter().flatten() {
+            let kind = r["type"].as_str().unwrap_or_default();
+            if !REFERENCE_TYPES.contains(&kind) {
+                bad(format!("reference type {kind:?}"));
+            }
+            if !r["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"))
+            {
+                bad(format!("reference url {}", r["url"]));
+            }
+        }
+        for aff in v["affected"].as_array().into_iter().flatten() {
+            let eco = aff
+                .pointer("/package/ecosystem")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !is_known_ecosystem(eco) {
+                bad(format!("ecosystem {eco:?}"));
+            }
+            let pkg = aff
+                .pointer("/package/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let purl = aff.pointer("/package/purl").and_then(Value::as_str);
+            let want_purl = match eco.split(':').next() {
+                Some("Debian") => Some(format!("pkg:deb/debian/{pkg}?arch=source")),
+                Some("Alpine") => Some(format!("pkg:apk/alpine/{pkg}")),
+                Some("PyPI") => Some(format!("pkg:pypi/{}", pkg.to_ascii_lowercase())),
+                _ => None,
+            };
+            if let (Some(purl), Some(want)) = (purl, want_purl) {
+                if purl != want {
+                    bad(format!("purl {purl:?}, expected {want:?}"));
+                }
+            }
+            for r in aff["ranges"].as_array().into_iter().flatten() {
+                let events = r["events"].as_array().cloned().unwrap_or_default();
+                let has = |k: &str| events.iter().any(|e| e.get(k).is_some());
+                if has("fixed") && has("last_affected") {
+                    bad("a range with both fixed and last_affected (OSV forbids it)".into());
+                }
+                if (eco.starts_with("Debian") || eco.starts_with("Alpine"))
+                    && r["type"] != "ECOSYSTEM"
+                {
+                    bad(format!("{eco} range of type {}", r["type"]));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "bundled records:\n  {}",
+        problems.join("\n  ")
+    );
+}
