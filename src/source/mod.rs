@@ -7,12 +7,10 @@ use std::io::Read;
 use std::path::PathBuf;
 
 pub mod archive;
-pub mod aws;
 pub mod dir;
 pub mod lambda_zip;
 pub mod layout;
 pub mod registry;
-pub mod remote_zip;
 
 /// The raw content of one layer, as stored.
 pub enum LayerBlob {
@@ -31,4 +29,10 @@ pub trait Source: Send + Sync {
     fn artifact_type(&self) -> ArtifactType;
     /// Open layer `index` of `target().layers`.
     fn open_layer(&self, index: usize) -> anyhow::Result<LayerBlob>;
+    /// Whether this source's layer readers already check each blob against `LayerRef::digest`
+    /// (failing the read at the end of a blob that does not match), so the unpacker need not hash
+    /// the stored bytes a second time. The DiffID is verified by the unpacker either way.
+    fn verifies_blob_digests(&self) -> bool {
+        false
+    }
 }
