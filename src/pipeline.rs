@@ -152,7 +152,10 @@ fn analyze_layer(
         .with_context(|| format!("opening {label}"))?;
     match blob {
         LayerBlob::Tar(reader) => {
-            let digest = Some(layer.digest.as_str()).filter(|d| !d.is_empty());
+            // A source that checks blob digests while it streams (the registry) spares the
+            // unpacker a second sha256 pass over the compressed bytes.
+            let digest = Some(layer.digest.as_str())
+                .filter(|d| !d.is_empty() && !source.verifies_blob_digests());
             let analysis = match bar {
                 Some(b) => {
                     unpack::analyze_tar_blob(b.wrap_read(reader), digest, layer.diff_id.as_deref())
@@ -252,6 +255,51 @@ mod tests {
             assert_eq!(a.whiteouts, vec![format!("opt/l{i}")]);
             assert_eq!(a.diff_id, src.target.layers[i].diff_id);
         }
+    }
+
+    /// Wraps a source and claims that it verifies blob digests itself.
+    struct SelfVerifying(MemSource);
+
+    impl Source for SelfVerifying {
+        fn target(&self) -> &Target {
+            self.0.target()
+        }
+        fn artifact_type(&self) -> ArtifactType {
+            self.0.artifact_type()
+        }
+        fn open_layer(&self, index: usize) -> anyhow::Result<LayerBlob> {
+            self.0.open_layer(index)
+        }
+        fn verifies_blob_digests(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn blob_digest_is_checked_once_and_diff_id_always() {
+        let mut src = source(vec![tar_of(&[("a", b"1")])]);
+        let wrong = sha256_digest(b"something else");
+        src.target.layers[0].digest = wrong.clone();
+        // The unpacker checks the blob digest unless the source does.
+        let err = analyze_layers(&src, &PipelineOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("layer blob digest mismatch"),
+            "{err:#}"
+        );
+        let mut trusted = SelfVerifying(src);
+        assert_eq!(
+            analyze_layers(&trusted, &PipelineOptions::default())
+                .unwrap()
+                .len(),
+            1
+        );
+        // The DiffID is checked either way.
+        trusted.0.target.layers[0].diff_id = Some(wrong.clone());
+        let err = analyze_layers(&trusted, &PipelineOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("layer DiffID digest mismatch"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -142,6 +142,24 @@ fn verify(what: &str, expected: Option<&str>, computed: &str) -> anyhow::Result<
     Ok(())
 }
 
+/// The stored (possibly compressed) bytes of a layer: hashed only when there is a digest to check
+/// them against. A source that verifies its blobs itself (the registry checks each blob as it
+/// downloads) passes no digest, so the bytes are not hashed twice; either way they are read to the
+/// end, which is where such a source reports a mismatch.
+enum StoredBlob<R> {
+    Hashing(HashingReader<R>),
+    Plain(R),
+}
+
+impl<R: Read> Read for StoredBlob<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            StoredBlob::Hashing(r) => r.read(buf),
+            StoredBlob::Plain(r) => r.read(buf),
+        }
+    }
+}
+
 /// Analyse one layer blob as stored (plain tar, gzip or zstd, detected by magic bytes), verifying the
 /// blob's digest and the uncompressed tar's DiffID when they are given. The result's `diff_id` is the
 /// computed DiffID.
@@ -155,7 +173,10 @@ pub fn analyze_tar_blob(
             bail!("unsupported digest algorithm in {d} (only sha256 is supported)");
         }
     }
-    let mut raw = HashingReader::new(raw);
+    let mut raw = match expected_digest {
+        Some(_) => StoredBlob::Hashing(HashingReader::new(raw)),
+        None => StoredBlob::Plain(raw),
+    };
     let (mut analysis, diff_id) = {
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut raw, &mut magic).context("reading the layer blob")?;
@@ -184,9 +205,10 @@ pub fn analyze_tar_blob(
             .with_context(|| format!("reading the end of the layer ({what})"))?;
         (analysis, diff.finish().0)
     };
-    raw.drain().context("reading the end of the layer blob")?;
-    let (digest, _) = raw.finish();
-    verify("layer blob", expected_digest, &digest)?;
+    io::copy(&mut raw, &mut io::sink()).context("reading the end of the layer blob")?;
+    if let StoredBlob::Hashing(hashed) = raw {
+        verify("layer blob", expected_digest, &hashed.finish().0)?;
+    }
     verify("layer DiffID", expected_diff_id, &diff_id)?;
     analysis.diff_id = Some(diff_id);
     Ok(analysis)
@@ -719,6 +741,38 @@ mod tests {
         );
         assert_eq!(a.opaque_dirs, vec!["var/lib".to_string()]);
         assert_eq!(a.diff_id, Some(sha256_digest(&t)));
+    }
+
+    /// Like the registry's download stream: the bytes, then an error where the stream ends (the
+    /// digest did not match).
+    struct FailsAtEnd<'a>(&'a [u8]);
+
+    impl Read for FailsAtEnd<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("blob sha256:feed did not match"));
+            }
+            let n = self.0.read(buf)?;
+            Ok(n)
+        }
+    }
+
+    /// With no blob digest to check (the source checks it), the stored bytes are still read to the
+    /// very end, so a mismatch the source reports there fails the layer.
+    #[test]
+    fn unhashed_blob_is_read_to_the_end() {
+        let t = tar_with(&[("etc/hostname", b"x")]);
+        let diff = sha256_digest(&t);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &t).unwrap();
+        let blob = gz.finish().unwrap();
+        let clean = analyze_tar_blob(&blob[..], None, Some(&diff)).unwrap();
+        assert_eq!(clean.diff_id.as_deref(), Some(diff.as_str()));
+        // The tar reader stops at the first end-of-archive block; only reading on reaches the error.
+        for stored in [&t, &blob] {
+            let err = analyze_tar_blob(FailsAtEnd(stored), None, Some(&diff)).unwrap_err();
+            assert!(format!("{err:#}").contains("sha256:feed"), "{err:#}");
+        }
     }
 
     #[test]

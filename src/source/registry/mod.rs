@@ -189,6 +189,12 @@ impl Source for RegistrySource {
     fn artifact_type(&self) -> ArtifactType {
         ArtifactType::ContainerImage
     }
+    /// oci-client's blob stream hashes every byte on the download thread and ends with an error
+    /// when the digest does not match, so the unpacker (which reads every blob to its end) does not
+    /// hash the compressed bytes again.
+    fn verifies_blob_digests(&self) -> bool {
+        true
+    }
     fn open_layer(&self, index: usize) -> anyhow::Result<LayerBlob> {
         let desc = self
             .layers
