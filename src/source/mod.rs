@@ -7,10 +7,12 @@ use std::io::Read;
 use std::path::PathBuf;
 
 pub mod archive;
+pub mod aws;
 pub mod dir;
 pub mod lambda_zip;
 pub mod layout;
 pub mod registry;
+pub mod remote_zip;
 
 /// The raw content of one layer, as stored.
 pub enum LayerBlob {
