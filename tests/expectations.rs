@@ -1,6 +1,6 @@
-//! End to end: every fixture in `testdata/fixtures/` is scanned through the CLI, offline, with the
-//! bundled advisory sample, and the findings must be exactly the ones `testdata/README.md` lists in
-//! its expectation table (between `<!-- expectations:begin -->` and `<!-- expectations:end -->`).
+//! End to end: every fixture in `testdata/fixtures/` (and the `src/fs/broken` tree) is scanned
+//! through the CLI, offline, with the bundled advisory sample, and the findings must be exactly the
+//! ones `testdata/README.md` lists in its expectation table (between `<!-- expectations:begin -->` and `<!-- expectations:end -->`).
 //!
 //! The table is the single written statement of what each fixture must and must not hit, so the
 //! README and the scanner cannot drift apart silently: a finding the table does not list, a listed
@@ -177,22 +177,31 @@ fn read_expectations() -> BTreeMap<String, Expected> {
     out
 }
 
-/// The CLI arguments for a scan name: `<fixture>[:<ref>] [(<platform>)]`; zips are Lambda layers
-/// or functions (`layer`), everything else an image.
+/// The scanned path (relative to `testdata/`) and the CLI arguments for a scan name:
+/// `<fixture>[:<ref>] [(<platform>)]` for `testdata/fixtures/` (zips are Lambda layers or functions,
+/// scanned with `layer`; the rest are images), or `src/<dir>` for a tree scanned with `fs`.
 fn scan_args(scan: &str) -> (String, Vec<String>) {
     let (target, platform) = match scan.split_once(" (") {
         Some((t, p)) => (t.trim(), Some(p.trim_end_matches(')').trim())),
         None => (scan.trim(), None),
     };
-    let fixture = target.split(':').next().unwrap_or(target).to_string();
-    let path = testdata("fixtures").join(target);
-    let mut args = vec![
-        if fixture.ends_with(".zip") {
+    let (subject, command, path) = if target.starts_with("src/") {
+        (target.to_string(), "fs", testdata(target))
+    } else {
+        let fixture = target.split(':').next().unwrap_or(target);
+        let command = if fixture.ends_with(".zip") {
             "layer"
         } else {
             "image"
-        }
-        .to_string(),
+        };
+        (
+            format!("fixtures/{fixture}"),
+            command,
+            testdata("fixtures").join(target),
+        )
+    };
+    let mut args = vec![
+        command.to_string(),
         path.to_string_lossy().into_owned(),
         "--format".into(),
         "json".into(),
@@ -202,7 +211,7 @@ fn scan_args(scan: &str) -> (String, Vec<String>) {
         args.push("--platform".into());
         args.push(p.into());
     }
-    (fixture, args)
+    (subject, args)
 }
 
 #[derive(Debug)]
@@ -297,15 +306,15 @@ fn the_readme_table_covers_every_fixture() {
         let name = entry.expect("dir entry").file_name();
         let name = name.to_string_lossy();
         assert!(
-            scanned.contains(name.as_ref()),
+            scanned.contains(&format!("fixtures/{name}")),
             "fixtures/{name} has no rows in testdata/README.md's expectation table"
         );
     }
     for scan in expected.keys() {
-        let (fixture, _) = scan_args(scan);
+        let (subject, _) = scan_args(scan);
         assert!(
-            testdata("fixtures").join(&fixture).exists(),
-            "the expectation table scans {scan}, but fixtures/{fixture} does not exist"
+            testdata(&subject).exists(),
+            "the expectation table scans {scan}, but testdata/{subject} does not exist"
         );
     }
 }
@@ -432,6 +441,12 @@ fn function_zip() {
     check_scan("function.zip");
 }
 
+/// Not a fixture but a tree with bad files in it: the good packages next to them are still matched.
+#[test]
+fn fs_broken_tree() {
+    check_scan("src/fs/broken");
+}
+
 /// Every scan named in the README table has a test above (a new row set needs a new test).
 #[test]
 fn every_table_scan_has_a_test() {
@@ -444,6 +459,7 @@ fn every_table_scan_has_a_test() {
         "distroless.docker.tar",
         "python-layer.zip",
         "function.zip",
+        "src/fs/broken",
     ];
     for scan in read_expectations().keys() {
         assert!(
