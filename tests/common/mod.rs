@@ -46,6 +46,32 @@ impl Sandbox {
             .env_remove("LAYERSCAN_REGISTRY_TOKEN")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .current_dir(self.path());
+        // No AWS identity or endpoint of the developer's or the CI machine's, and no probe of the
+        // instance metadata service (169.254.169.254): tests that need AWS set their own
+        // loopback endpoints and keys after `cmd()`.
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_ECR",
+            "AWS_ENDPOINT_URL_LAMBDA",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "AWS_USE_FIPS_ENDPOINT",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.path().join("aws/config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.path().join("aws/credentials"));
         c
     }
 }
