@@ -8,10 +8,13 @@ use std::process::ExitCode;
 mod bench;
 mod build;
 mod fixtures;
+mod lambda_zip;
 
 const USAGE: &str = "usage:
   cargo xtask fixtures [--check]   build testdata/fixtures from testdata/src (--check: fail if stale)
-  cargo xtask bench [OPTIONS]      speed and memory benchmarks (see `cargo xtask bench --help`)";
+  cargo xtask bench [OPTIONS]      speed and memory benchmarks (see `cargo xtask bench --help`)
+  cargo xtask lambda-zip [--arch x86_64|arm64|all]
+                                   target/lambda/layerscan-<arch>.zip for the provided.al2023 runtime";
 
 fn main() -> ExitCode {
     match run() {
@@ -38,6 +41,7 @@ fn run() -> Result<()> {
             fixtures::run(&root, check)
         }
         Some("bench") => bench::run(&root, &args[1..]),
+        Some("lambda-zip") => lambda_zip::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
