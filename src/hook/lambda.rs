@@ -69,7 +69,7 @@ impl RuntimeApi {
             .polling
             .get(format!("{}/invocation/next", self.base))
             .send()
-            .map_err(|e| NextError::Gone(anyhow!("{}", e.without_url())))?;
+            .map_err(|e| NextError::Gone(anyhow!("{}", chain(e))))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(NextError::Gone(anyhow!(
@@ -92,9 +92,9 @@ impl RuntimeApi {
                 "invocation {id}: payload larger than {MAX_PAYLOAD} bytes"
             )));
         }
-        let payload = resp.bytes().map_err(|e| {
-            NextError::Gone(anyhow!("reading invocation {id}: {}", e.without_url()))
-        })?;
+        let payload = resp
+            .bytes()
+            .map_err(|e| NextError::Gone(anyhow!("reading invocation {id}: {}", chain(e))))?;
         Ok(Invocation {
             request_id: id,
             payload: payload.to_vec(),
@@ -139,12 +139,17 @@ impl RuntimeApi {
         }
         let resp = req
             .send()
-            .map_err(|e| anyhow!("POST {path} to the Runtime API: {}", e.without_url()))?;
+            .map_err(|e| anyhow!("POST {path} to the Runtime API: {}", chain(e)))?;
         if !resp.status().is_success() {
             bail!("POST {path} to the Runtime API: HTTP {}", resp.status());
         }
         Ok(())
     }
+}
+
+/// A reqwest error with its causes ("connection refused"), without the URL.
+fn chain(e: reqwest::Error) -> String {
+    crate::source::aws::error_text(&e.without_url())
 }
 
 fn error_body(error_type: &str, message: &str) -> String {
