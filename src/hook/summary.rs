@@ -172,6 +172,15 @@ impl Summary {
                 .then(b.fixed_version.is_some().cmp(&a.fixed_version.is_some()))
                 .then(a.id.cmp(&b.id))
                 .then(a.package.cmp(&b.package))
+                .then(a.installed_version.cmp(&b.installed_version))
+        });
+        // The same finding in two places (installed metadata and a requirements file) is listed
+        // once; the counts keep every occurrence, as the report does.
+        findings.dedup_by(|a, b| {
+            a.kind == b.kind
+                && a.id == b.id
+                && a.package == b.package
+                && a.installed_version == b.installed_version
         });
         let total = findings.len();
         findings.truncate(TOP);
@@ -372,6 +381,8 @@ mod tests {
             "<!channel>\u{1b}[31m",
             None,
         ));
+        // Listed twice in the report (two files), once in the top findings.
+        vulns.push(vuln("CVE-100", Severity::High, "a", Some("2.0")));
         let misconf = Misconfiguration {
             id: "IMG-001".into(),
             title: "Image runs as root".into(),
@@ -392,7 +403,7 @@ mod tests {
                 s.vulnerabilities.low,
                 s.vulnerabilities.total
             ),
-            (1, 12, 1, 14)
+            (1, 13, 1, 15)
         );
         assert_eq!(s.misconfigurations.critical, 1);
         assert_eq!(s.top_findings.len(), TOP);
@@ -411,7 +422,7 @@ mod tests {
         );
         assert!(
             s.text.contains(
-                "Vulnerabilities: 1 CRITICAL, 12 HIGH, 1 LOW; misconfigurations: 1 CRITICAL"
+                "Vulnerabilities: 1 CRITICAL, 13 HIGH, 1 LOW; misconfigurations: 1 CRITICAL"
             ),
             "{}",
             s.text
@@ -423,7 +434,7 @@ mod tests {
         );
         assert!(s.text.ends_with("…and 5 more"), "{}", s.text);
         let v = serde_json::to_value(&s).unwrap();
-        assert_eq!(v["vulnerabilities"]["HIGH"], 12);
+        assert_eq!(v["vulnerabilities"]["HIGH"], 13);
         assert_eq!(
             v["top_findings"][0]["fixed_version"],
             serde_json::Value::Null
