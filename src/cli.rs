@@ -230,7 +230,11 @@ pub enum DbCommand {
     /// Download `<mirror>/<Ecosystem>/all.zip` for each ecosystem and import it.
     Update {
         /// Ecosystems to download.
-        #[arg(long, value_delimiter = ',', default_value = "PyPI,Debian,Alpine,Ubuntu")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "PyPI,Debian,Alpine,Ubuntu"
+        )]
         ecosystems: Vec<String>,
         /// Base URL of the OSV export.
         #[arg(long, value_name = "URL", env = "LAYERSCAN_DB_MIRROR")]

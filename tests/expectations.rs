@@ -10,7 +10,7 @@
 //! A non-hit row only proves something when the bundled data holds a record that could have hit, so
 //! each one must name an id that some bundled record carries (as id, alias or upstream id).
 
-use crate::common::{Sandbox, root, testdata};
+use crate::common::{root, testdata, Sandbox};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

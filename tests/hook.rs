@@ -7,8 +7,8 @@
 //! hands out, holding a fixture pushed with `skopeo` (skipped with a reason when those tools are
 //! missing).
 
-use crate::common::registry::{Registry, tools};
-use crate::common::{Sandbox, json, testdata};
+use crate::common::registry::{tools, Registry};
+use crate::common::{json, testdata, Sandbox};
 use base64::Engine;
 use sha2::Digest as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -1136,12 +1136,10 @@ fn layer_arn_downloads_verifies_and_scans() {
     let out = layer_cmd(&sb, &lambda, arn).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(json(&out)["ArtifactType"], "lambda_function");
-    assert!(
-        lambda
-            .requests()
-            .iter()
-            .any(|r| r.method == "GET" && r.path().starts_with("/2015-03-31/functions/"))
-    );
+    assert!(lambda
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path().starts_with("/2015-03-31/functions/")));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! `packaging`) on real version strings; matching is checked with an in-memory advisory store on
 //! OSV records, and, when `../shared/osv/PyPI-all.zip` is present, on the real PyPA database.
 
-use layerscan::advisory::{Advisory, normalize_name};
+use layerscan::advisory::{normalize_name, Advisory};
 use layerscan::db::AdvisoryStore;
 use layerscan::matcher::match_report;
 use layerscan::model::{
@@ -632,10 +632,9 @@ fn findings_are_sorted_worst_first_and_carry_package_context() {
             ("GHSA-0000-0000-0001", Severity::Unknown),
         ]
     );
-    assert!(
-        v.iter()
-            .all(|x| x.layer == p.layer && x.pkg_path == p.file_path)
-    );
+    assert!(v
+        .iter()
+        .all(|x| x.layer == p.layer && x.pkg_path == p.file_path));
     assert!(v.iter().all(|x| x.status == "affected"));
     assert_eq!(
         v[3].primary_url.as_deref(),
@@ -860,10 +859,9 @@ fn bundled_advisories_on_the_fixture_os_packages() {
         assert!(got.contains(&item), "missing {item:?} in {got:#?}");
     }
     // Fixed in the installed versions: glibc's Looney Tunables (u3), curl's SOCKS5 flaw (u4).
-    assert!(
-        !got.iter()
-            .any(|(_, id, _)| id == "CVE-2023-4911" || id == "CVE-2023-38545")
-    );
+    assert!(!got
+        .iter()
+        .any(|(_, id, _)| id == "CVE-2023-4911" || id == "CVE-2023-38545"));
     // DSA-5611-1 names three CVEs that are all findings: folded into their aliases.
     assert!(
         !got.iter().any(|(_, id, _)| id.starts_with("DSA-")),

@@ -572,12 +572,10 @@ fn sarif_has_what_github_needs() {
     let driver = &run["tool"]["driver"];
     assert_eq!(driver["name"], "layerscan");
     assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
-    assert!(
-        driver["informationUri"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://")
-    );
+    assert!(driver["informationUri"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
 
     let rules = driver["rules"].as_array().unwrap();
     let rule_ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -587,16 +585,12 @@ fn sarif_has_what_github_needs() {
     dedup.dedup();
     assert_eq!(dedup.len(), rule_ids.len(), "one rule per id");
     for rule in rules {
-        assert!(
-            rule["shortDescription"]["text"]
-                .as_str()
-                .is_some_and(|t| !t.is_empty())
-        );
-        assert!(
-            rule["helpUri"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("https://"))
-        );
+        assert!(rule["shortDescription"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
+        assert!(rule["helpUri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")));
         let score: f64 = rule["properties"]["security-severity"]
             .as_str()
             .unwrap()
@@ -640,19 +634,15 @@ fn sarif_has_what_github_needs() {
         let idx = res["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[idx]["id"], res["ruleId"]);
         let loc = &res["locations"][0]["physicalLocation"];
-        assert!(
-            loc["artifactLocation"]["uri"]
-                .as_str()
-                .is_some_and(|u| !u.is_empty())
-        );
+        assert!(loc["artifactLocation"]["uri"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()));
         assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
         assert!(res["partialFingerprints"]["layerscan/v1"].is_string());
-        assert!(
-            res["message"]["text"]
-                .as_str()
-                .unwrap()
-                .contains(res["ruleId"].as_str().unwrap())
-        );
+        assert!(res["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(res["ruleId"].as_str().unwrap()));
     }
     assert_eq!(find("CVE-2024-0001")["level"], "error");
     assert_eq!(find("CVE-2018-18074")["level"], "error");

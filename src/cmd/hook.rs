@@ -18,7 +18,7 @@ use crate::policy::Policy;
 use crate::source::registry::auth::{self, Credentials};
 use crate::source::registry::reference::ImageRef;
 use crate::source::registry::{RegistryOptions, RegistrySource};
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use std::io::Read;
 use std::time::Duration;
 

@@ -9,7 +9,7 @@
 //! DELETE, a failed push) is [`Parsed::Ignored`] with the reason. Only an event that claims to be an
 //! ECR image action but lacks what a scan needs, or is not an EventBridge event at all, is an error.
 
-use crate::source::registry::reference::{ImageRef, parse_digest};
+use crate::source::registry::reference::{parse_digest, ImageRef};
 use anyhow::{anyhow, bail};
 use serde::Serialize;
 use serde_json::{Map, Value};

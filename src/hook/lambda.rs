@@ -6,7 +6,7 @@
 //!
 //! Plain blocking HTTP is all this needs; the scan itself runs on its own runtimes.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use std::time::Duration;
 
 /// Lambda's limit for a synchronous payload.

@@ -13,7 +13,7 @@ use crate::cli::RegistryArgs;
 use crate::model::{ArtifactType, Target};
 use crate::source::lambda_zip::LambdaZipSource;
 use crate::source::{LayerBlob, Source};
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use base64::Engine;
 use sha2::Digest as _;
 use std::io::{Read, Write};

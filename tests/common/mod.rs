@@ -71,7 +71,10 @@ impl Sandbox {
         }
         c.env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", self.path().join("aws/config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path().join("aws/credentials"));
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path().join("aws/credentials"),
+            );
         c
     }
 }

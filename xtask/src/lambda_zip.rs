@@ -5,7 +5,7 @@
 //! host (a glibc build on a newer distribution than Amazon Linux 2023 would not start there). The zip
 //! is written deterministically (fixed timestamp and mode, one entry) by the fixtures' zip builder.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -103,6 +103,8 @@ fn build_one(root: &Path, arch: &Arch) -> Result<PathBuf> {
         .args(["--target", arch.triple])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env(format!("CC_{env_triple}"), compiler)
+        // Symbols are half the binary; Lambda never needs them.
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         .status()
         .context("running cargo build")?;
     if !status.success() {
