@@ -256,7 +256,7 @@ pub async fn ecr_credentials_with(conf: &aws_config::SdkConfig) -> anyhow::Resul
         .get_authorization_token()
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_ecr::error::DisplayErrorContext(e)))
+        .map_err(|e| anyhow::anyhow!("{}", crate::source::aws::error_text(&e)))
         .context("ECR GetAuthorizationToken")?;
     let data = out
         .authorization_data()
