@@ -60,16 +60,7 @@ pub async fn check_credentials(conf: &aws_config::SdkConfig) -> anyhow::Result<(
 /// An SDK error as one short line: each cause's `Display`, deduplicated, without the raw
 /// responses `DisplayErrorContext` appends.
 pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let t = err.to_string();
-        if !t.is_empty() && !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        next = err.source();
-    }
-    crate::report::truncate(&crate::report::clean(&parts.join(": ")), 600)
+    crate::report::truncate(&crate::report::clean(&super::cause_chain(e)), 600)
 }
 
 /// Run `fut` on a private runtime (callers here are synchronous; the registry source brings its

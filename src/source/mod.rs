@@ -14,6 +14,21 @@ pub mod layout;
 pub mod registry;
 pub mod remote_zip;
 
+/// An error and its causes on one line, each cause's `Display` once (HTTP and SDK errors repeat
+/// their source's text in their own). Callers strip URLs that may carry signed queries first.
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let t = err.to_string();
+        if !t.is_empty() && !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
 /// The raw content of one layer, as stored.
 pub enum LayerBlob {
     /// A layer blob exactly as stored (plain tar, gzip or zstd: the unpacker detects which by magic

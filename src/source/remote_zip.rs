@@ -466,7 +466,7 @@ fn download_once(
     let fatal = |e: anyhow::Error| Attempt::Fatal(e);
     let mut resp = client.get(url).send().map_err(|e| {
         let e = e.without_url();
-        let err = anyhow!("could not download {what}: {}", error_chain(&e));
+        let err = anyhow!("could not download {what}: {}", super::cause_chain(&e));
         if e.is_builder() {
             Attempt::Fatal(err)
         } else {
@@ -530,20 +530,6 @@ fn download_once(
         .with_context(|| format!("writing the download to {}", file.path.display()))
         .map_err(fatal)?;
     Ok((file, hasher.finalize().into(), total))
-}
-
-/// An error and its causes, deduplicated (callers strip URLs first).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 /// Whether `arg` names remote code rather than a file.

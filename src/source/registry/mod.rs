@@ -740,7 +740,7 @@ impl Inner {
         let text = match inner {
             Some(b) => match b.downcast::<reqwest::Error>() {
                 Ok(re) => reqwest_chain(*re),
-                Err(other) => chain_text(&*other),
+                Err(other) => super::cause_chain(&*other),
             },
             None => "I/O error".to_string(),
         };
@@ -775,25 +775,12 @@ fn truncate(s: &str) -> String {
 /// A reqwest error and its causes, without the URL (which may carry a signed query).
 fn reqwest_chain(e: reqwest::Error) -> String {
     let e = e.without_url();
-    chain_text(&e)
-}
-
-fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
+    super::cause_chain(&e)
 }
 
 fn describe_plain(e: &OciDistributionError) -> String {
     match e {
-        OciDistributionError::RequestError(r) => chain_text(r),
+        OciDistributionError::RequestError(r) => super::cause_chain(r),
         other => truncate(&other.to_string()),
     }
 }
