@@ -324,6 +324,24 @@ fn invalid_json_in_a_directory_names_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("does-not-exist.zip"));
     assert_eq!(sha256(&db_file(&sb)), before);
+
+    // A truncated download or an HTML error page saved as .zip is named as such, not parsed as
+    // an OSV record.
+    std::fs::write(
+        sb.path().join("Debian-all.zip"),
+        "<html>rate limited</html>",
+    )
+    .unwrap();
+    let out = sb
+        .cmd()
+        .args(["db", "import", "Debian-all.zip"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("Debian-all.zip is not a zip file"), "{err}");
+    assert_eq!(sha256(&db_file(&sb)), before);
 }
 
 #[test]

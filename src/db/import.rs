@@ -245,6 +245,16 @@ impl Reader {
         if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
             return self.zip(path, f);
         }
+        let named_zip = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+        if named_zip {
+            anyhow::bail!(
+                "{} is not a zip file (an OSV export such as PyPI/all.zip starts with PK); is the \
+                 download truncated or an error page?",
+                path.display()
+            );
+        }
         self.buf.clear();
         self.buf
             .extend_from_slice(magic.get(..n).unwrap_or_default());
