@@ -196,9 +196,20 @@ fn check_schema(conn: &Connection) -> anyhow::Result<()> {
 
 fn read_status(conn: &Connection, path: &Path) -> anyhow::Result<DbStatus> {
     let ctx = || format!("reading the advisory database {}", path.display());
-    let total_records: i64 = conn
-        .query_row("SELECT COUNT(*) FROM advisories", [], |r| r.get(0))
+    // Written by the import (a COUNT(*) here would walk all 200k keys on every scan); counted
+    // for databases written before the key existed.
+    let stored: Option<String> = conn
+        .query_row("SELECT value FROM info WHERE key = 'records'", [], |r| {
+            r.get(0)
+        })
+        .optional()
         .with_context(ctx)?;
+    let total_records: i64 = match stored.and_then(|v| v.parse().ok()) {
+        Some(n) => n,
+        None => conn
+            .query_row("SELECT COUNT(*) FROM advisories", [], |r| r.get(0))
+            .with_context(ctx)?,
+    };
     let mut stmt = conn
         .prepare_cached(
             "SELECT ecosystem, records, source, etag, last_modified, imported_at, checked_at \
@@ -652,6 +663,12 @@ impl Builder {
                 )?;
             }
             conn.execute("DELETE FROM ecosystems WHERE records = 0", [])?;
+            conn.execute(
+                "INSERT INTO info (key, value) VALUES ('records', \
+                 (SELECT CAST(COUNT(*) AS TEXT) FROM advisories)) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [],
+            )?;
             conn.execute_batch("COMMIT").with_context(ctx)?;
         }
         let conn = self
