@@ -14,6 +14,15 @@ pub mod layout;
 pub mod registry;
 pub mod remote_zip;
 
+/// Network fetches (registry blobs, layer zips by URL or ARN) try this many times on 429, 5xx and
+/// dropped connections.
+pub const FETCH_ATTEMPTS: u32 = 3;
+
+/// How long to wait after failed attempt `attempt` (1-based): 500 ms, then 1 s, ...
+pub fn fetch_backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250u64 << attempt.min(8))
+}
+
 /// An error and its causes on one line, each cause's `Display` once (HTTP and SDK errors repeat
 /// their source's text in their own). Callers strip URLs that may carry signed queries first.
 pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Attempts for a download (as for registry blobs).
-const ATTEMPTS: u32 = 3;
+use crate::source::FETCH_ATTEMPTS as ATTEMPTS;
 /// Largest zip fetched from a URL without a known size. Lambda's own limit is 250 MB unzipped.
 const MAX_ZIP: u64 = 1 << 30;
 
@@ -445,7 +445,7 @@ fn download(
                 )));
             }
             Err(Attempt::Retry(e)) => {
-                let wait = Duration::from_millis(250u64 << attempt);
+                let wait = crate::source::fetch_backoff(attempt);
                 tracing::warn!(
                     "downloading {what} failed (attempt {attempt} of {ATTEMPTS}): {e:#}; retrying in {}ms",
                     wait.as_millis()

@@ -30,7 +30,7 @@ pub use auth::{ecr_credentials, ecr_credentials_blocking, ecr_credentials_with, 
 pub use reference::EcrHost;
 
 /// Attempts for manifest, config and starting a blob fetch.
-const ATTEMPTS: u32 = 3;
+use crate::source::FETCH_ATTEMPTS as ATTEMPTS;
 /// Largest manifest or config we accept.
 const MAX_DOCUMENT: usize = 32 * 1024 * 1024;
 /// Chunks buffered between the network and the reader of one layer.
@@ -614,7 +614,7 @@ impl Inner {
                     )))
                 }
                 Err(FetchError::Retry(e)) => {
-                    let wait = Duration::from_millis(250u64 << attempt);
+                    let wait = crate::source::fetch_backoff(attempt);
                     tracing::warn!(
                         "fetching {what} failed (attempt {attempt} of {ATTEMPTS}): {e:#}; retrying in {}ms",
                         wait.as_millis()
