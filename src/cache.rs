@@ -1,15 +1,34 @@
-//! Layer analysis cache: one JSON file per layer, keyed by its verified DiffID, under
+//! Layer analysis cache: one JSON file per layer, named by its DiffID, under
 //! `<cache-dir>/layers/<ANALYZER_VERSION>/<diffid>.json`.
 //!
 //! Why by DiffID: base layers are shared between images, and a layer's DiffID names its content
-//! exactly, so a hit is as good as re-reading the layer. Only layers whose DiffID was verified while
-//! streaming are stored. Writes go through a temp file + rename so a crash or a concurrent scan never
-//! leaves half a file; an unreadable entry is removed and recomputed.
+//! exactly, so a hit is as good as re-reading the layer. But a DiffID comes from the image config,
+//! and re-deriving it costs a sha256 pass over the whole uncompressed layer, so each entry also
+//! records the content digests that were *verified* while the layer was analysed: the blob digest
+//! (checked against the manifest as the blob streamed; for an uncompressed layer it is the DiffID
+//! itself) and the DiffID when it was computed. A lookup hits only when the blob the image would
+//! have us read is one of them. So an image whose config claims another layer's DiffID can neither
+//! poison the entry for that DiffID nor be served from it. Writes go through a temp file + rename,
+//! so a crash or a concurrent scan never leaves half a file; an unreadable entry is removed and
+//! recomputed.
 
 use crate::analyzer::ANALYZER_VERSION;
 use crate::model::LayerAnalysis;
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// Verified digests kept per entry (the same layer compressed differently, say gzip and plain tar).
+const MAX_VERIFIED: usize = 8;
+
+/// What one cache file holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    diff_id: String,
+    /// Content digests (`sha256:<hex>`) verified to be the bytes this analysis was computed from.
+    verified: Vec<String>,
+    analysis: LayerAnalysis,
+}
 
 /// The `layers/` directory under a cache dir.
 pub fn layers_dir(cache_dir: &Path) -> PathBuf {
@@ -52,13 +71,25 @@ impl LayerCache {
         })
     }
 
-    /// The cached analysis of the layer with this DiffID. A corrupt or mismatching entry is removed
-    /// and treated as a miss.
-    pub fn get(&self, diff_id: &str) -> Option<LayerAnalysis> {
+    /// The cached analysis of the layer with this DiffID, when it was computed from the blob with
+    /// digest `blob_digest`. A corrupt or mismatching entry is removed and treated as a miss; an
+    /// entry for the same DiffID made from other bytes is a miss and stays.
+    pub fn get(&self, diff_id: &str, blob_digest: &str) -> Option<LayerAnalysis> {
+        let entry = self.read(diff_id)?;
+        entry
+            .verified
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(blob_digest))
+            .then_some(entry.analysis)
+    }
+
+    fn read(&self, diff_id: &str) -> Option<Entry> {
         let path = self.entry_path(diff_id)?;
         let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice::<LayerAnalysis>(&bytes) {
-            Ok(a) if a.diff_id.as_deref() == Some(diff_id) => Some(a),
+        match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(e) if e.diff_id == diff_id && e.analysis.diff_id.as_deref() == Some(diff_id) => {
+                Some(e)
+            }
             _ => {
                 tracing::debug!("dropping corrupt layer cache entry {}", path.display());
                 let _ = std::fs::remove_file(&path);
@@ -67,15 +98,41 @@ impl LayerCache {
         }
     }
 
-    /// Store the analysis of a layer whose DiffID was verified. Atomic: temp file + rename.
-    pub fn put(&self, diff_id: &str, analysis: &LayerAnalysis) -> anyhow::Result<()> {
+    /// Store the analysis of the layer with this DiffID, computed from bytes whose digests in
+    /// `verified` were checked while it streamed (at least one is required). When the entry already
+    /// holds the same analysis from other verified bytes, their digests are kept beside the new
+    /// ones; otherwise the entry is replaced. Atomic: temp file + rename.
+    pub fn put(
+        &self,
+        diff_id: &str,
+        verified: &[String],
+        analysis: &LayerAnalysis,
+    ) -> anyhow::Result<()> {
         let Some(path) = self.entry_path(diff_id) else {
             anyhow::bail!("not caching layer {diff_id}: not a sha256 DiffID");
+        };
+        if verified.is_empty() || !verified.iter().all(|d| valid_key(d)) {
+            anyhow::bail!("not caching layer {diff_id}: no verified sha256 digest of its bytes");
+        }
+        let mut analysis = analysis.clone();
+        analysis.diff_id = Some(diff_id.to_string());
+        let mut digests: Vec<String> = verified.to_vec();
+        if let Some(old) = self.read(diff_id).filter(|e| e.analysis == analysis) {
+            for d in old.verified {
+                if !digests.contains(&d) && digests.len() < MAX_VERIFIED {
+                    digests.push(d);
+                }
+            }
+        }
+        let entry = Entry {
+            diff_id: diff_id.to_string(),
+            verified: digests,
+            analysis,
         };
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating cache directory {}", dir.display()))?;
-        let json = serde_json::to_vec(analysis).context("serializing layer analysis")?;
+        let json = serde_json::to_vec(&entry).context("serializing layer analysis")?;
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!(".{diff_id}.{}.{n}.tmp", std::process::id()));
@@ -117,32 +174,77 @@ mod tests {
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+    const B: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    const C: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn analysis(whiteout: &str) -> LayerAnalysis {
+        LayerAnalysis {
+            diff_id: Some(D.to_string()),
+            whiteouts: vec![whiteout.into()],
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn round_trip_corrupt_and_clean() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(layers_dir(tmp.path()));
-        assert!(cache.get(D).is_none());
-        let a = LayerAnalysis {
-            diff_id: Some(D.to_string()),
-            whiteouts: vec!["x".into()],
-            ..Default::default()
-        };
-        cache.put(D, &a).unwrap();
+        assert!(cache.get(D, B).is_none());
+        let a = analysis("x");
+        cache.put(D, &[B.to_string()], &a).unwrap();
         let file = tmp
             .path()
             .join("layers")
             .join(ANALYZER_VERSION)
             .join(format!("{D}.json"));
         assert!(file.exists());
-        assert_eq!(cache.get(D), Some(a.clone()));
+        assert_eq!(cache.get(D, B), Some(a.clone()));
 
         std::fs::write(&file, b"{not json").unwrap();
-        assert!(cache.get(D).is_none());
+        assert!(cache.get(D, B).is_none());
         assert!(!file.exists(), "corrupt entry removed");
 
-        cache.put(D, &a).unwrap();
+        cache.put(D, &[B.to_string()], &a).unwrap();
         assert_eq!(cache.clean().unwrap(), 1);
-        assert!(cache.get(D).is_none());
+        assert!(cache.get(D, B).is_none());
+    }
+
+    /// An entry answers only for the bytes it was computed from: a config that claims this DiffID
+    /// for another blob neither reads the entry nor (having other content) keeps its digests in it.
+    #[test]
+    fn entries_are_bound_to_verified_blob_digests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(tmp.path());
+        cache.put(D, &[B.to_string()], &analysis("x")).unwrap();
+        assert!(cache.get(D, C).is_none(), "other blob, same claimed DiffID");
+        assert!(
+            cache.get(D, B).is_some(),
+            "a miss for other bytes keeps the entry"
+        );
+
+        // The same content from another blob (plain tar vs gzip): both digests are kept.
+        cache.put(D, &[C.to_string()], &analysis("x")).unwrap();
+        assert!(cache.get(D, B).is_some() && cache.get(D, C).is_some());
+
+        // Different content under the same DiffID replaces the entry and its digests.
+        cache.put(D, &[C.to_string()], &analysis("evil")).unwrap();
+        assert!(cache.get(D, B).is_none());
+        assert_eq!(cache.get(D, C).unwrap().whiteouts, vec!["evil".to_string()]);
+
+        // Nothing verified, nothing stored.
+        assert!(cache.put(B, &[], &analysis("x")).is_err());
+        assert!(cache.put(B, &["md5:x".into()], &analysis("x")).is_err());
+    }
+
+    #[test]
+    fn entries_of_the_old_format_are_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(tmp.path());
+        let file = tmp.path().join(ANALYZER_VERSION).join(format!("{D}.json"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, serde_json::to_vec(&analysis("x")).unwrap()).unwrap();
+        assert!(cache.get(D, D).is_none());
+        assert!(!file.exists());
     }
 
     #[test]
@@ -150,8 +252,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(tmp.path());
         assert!(cache
-            .put("../../etc/passwd", &LayerAnalysis::default())
+            .put(
+                "../../etc/passwd",
+                &[B.to_string()],
+                &LayerAnalysis::default()
+            )
             .is_err());
-        assert!(cache.get("sha256:../x").is_none());
+        assert!(cache.get("sha256:../x", B).is_none());
     }
 }

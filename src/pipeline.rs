@@ -127,8 +127,13 @@ fn layer_bar(layer: &LayerRef, i: usize, count: usize) -> indicatif::ProgressBar
     bar
 }
 
-/// One layer: from the cache when its DiffID is known and cached, else streamed and analysed (and
-/// cached when its DiffID was verified).
+/// One layer: from the cache when its DiffID is known and an entry made from the same blob is
+/// cached, else streamed and analysed (and cached).
+///
+/// The blob digest (when the source names one) is always verified: by the source as it streams, or
+/// here. The DiffID is only re-derived, at the cost of a sha256 pass over the uncompressed layer,
+/// when there is no blob digest to bind the analysis to; the cache keeps the verified digests
+/// beside each entry (see `cache`).
 fn analyze_layer(
     source: &dyn Source,
     index: usize,
@@ -141,8 +146,10 @@ fn analyze_layer(
     } else {
         format!("layer {}", layer.digest)
     };
-    if let (Some(cache), Some(diff_id)) = (cache, layer.diff_id.as_deref()) {
-        if let Some(hit) = cache.get(diff_id) {
+    let diff_id = layer.diff_id.as_deref().filter(|d| !d.is_empty());
+    let blob_digest = Some(layer.digest.as_str()).filter(|d| !d.is_empty());
+    if let (Some(cache), Some(diff_id)) = (cache, diff_id) {
+        if let Some(hit) = cache.get(diff_id, blob_digest.unwrap_or(diff_id)) {
             tracing::debug!("layer {diff_id}: from cache");
             return Ok(hit);
         }
@@ -154,17 +161,22 @@ fn analyze_layer(
         LayerBlob::Tar(reader) => {
             // A source that checks blob digests while it streams (the registry) spares the
             // unpacker a second sha256 pass over the compressed bytes.
-            let digest = Some(layer.digest.as_str())
-                .filter(|d| !d.is_empty() && !source.verifies_blob_digests());
-            let analysis = match bar {
-                Some(b) => {
-                    unpack::analyze_tar_blob(b.wrap_read(reader), digest, layer.diff_id.as_deref())
-                }
-                None => unpack::analyze_tar_blob(reader, digest, layer.diff_id.as_deref()),
+            let digest = blob_digest.filter(|_| !source.verifies_blob_digests());
+            let check_diff_id = if blob_digest.is_none() { diff_id } else { None };
+            let mut analysis = match bar {
+                Some(b) => unpack::analyze_tar_blob(b.wrap_read(reader), digest, check_diff_id),
+                None => unpack::analyze_tar_blob(reader, digest, check_diff_id),
             }
             .with_context(|| format!("{} ({label})", source.target().name))?;
-            if let (Some(cache), Some(diff_id)) = (cache, layer.diff_id.as_deref()) {
-                if let Err(e) = cache.put(diff_id, &analysis) {
+            let mut verified: Vec<String> = blob_digest.into_iter().map(str::to_string).collect();
+            if let Some(d) = analysis.diff_id.as_ref().filter(|d| !verified.contains(d)) {
+                verified.push(d.clone());
+            }
+            if analysis.diff_id.is_none() {
+                analysis.diff_id = diff_id.map(str::to_string);
+            }
+            if let (Some(cache), Some(diff_id)) = (cache, diff_id) {
+                if let Err(e) = cache.put(diff_id, &verified, &analysis) {
                     tracing::debug!("not caching {diff_id}: {e:#}");
                 }
             }
@@ -276,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn blob_digest_is_checked_once_and_diff_id_always() {
+    fn blob_digest_is_checked_once_and_diff_id_without_one() {
         let mut src = source(vec![tar_of(&[("a", b"1")])]);
         let wrong = sha256_digest(b"something else");
         src.target.layers[0].digest = wrong.clone();
@@ -293,7 +305,8 @@ mod tests {
                 .len(),
             1
         );
-        // The DiffID is checked either way.
+        // With no blob digest, the DiffID is what the layer is checked against.
+        trusted.0.target.layers[0].digest = String::new();
         trusted.0.target.layers[0].diff_id = Some(wrong.clone());
         let err = analyze_layers(&trusted, &PipelineOptions::default()).unwrap_err();
         assert!(
@@ -302,11 +315,50 @@ mod tests {
         );
     }
 
+    /// A config that claims another layer's DiffID: its blob is analysed (the claim is not what
+    /// the report is made of), and the cache entry it leaves is never served for the real layer's
+    /// blob, nor the real layer's entry for it.
+    #[test]
+    fn a_false_diff_id_claim_neither_reads_nor_poisons_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = PipelineOptions {
+            parallel: 1,
+            cache_dir: Some(tmp.path().join("layers")),
+            progress: false,
+        };
+        let real = source(vec![tar_of(&[("etc/real", b"1")])]);
+        let claimed = real.target.layers[0].diff_id.clone();
+        let mut liar = source(vec![tar_of(&[("etc/evil", b"1"), ("x/.wh.y", b"")])]);
+        liar.target.layers[0].diff_id = claimed;
+
+        let real_first = analyze_layers(&real, &opts).unwrap();
+        let liar_first = analyze_layers(&liar, &opts).unwrap();
+        assert_eq!(
+            liar.opens.load(Ordering::SeqCst),
+            1,
+            "not served from cache"
+        );
+        assert_eq!(liar_first[0].whiteouts, vec!["x/y".to_string()]);
+        let real_again = analyze_layers(&real, &opts).unwrap();
+        assert_eq!(real_again, real_first);
+        assert_eq!(
+            real.opens.load(Ordering::SeqCst),
+            2,
+            "the liar's entry was not used"
+        );
+        analyze_layers(&real, &opts).unwrap();
+        assert_eq!(
+            real.opens.load(Ordering::SeqCst),
+            2,
+            "and the real one is cached again"
+        );
+    }
+
     #[test]
     fn first_failing_layer_is_the_error() {
         let mut src = source(vec![tar_of(&[("a", b"1")]), tar_of(&[("b", b"2")])]);
         let wrong = sha256_digest(b"something else");
-        src.target.layers[1].diff_id = Some(wrong.clone());
+        src.target.layers[1].digest = wrong.clone();
         let err = analyze_layers(&src, &PipelineOptions::default()).unwrap_err();
         assert!(format!("{err:#}").contains(&wrong), "{err:#}");
     }

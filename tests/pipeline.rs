@@ -873,8 +873,8 @@ fn layer_cache_is_used_recomputed_when_corrupt_and_cleaned() {
 
     // A cached analysis is used instead of the layer: prove it by editing the entry.
     let mut cached: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
-    cached["whiteouts"] = json!([]);
-    cached["package_sets"] = json!([]);
+    cached["analysis"]["whiteouts"] = json!([]);
+    cached["analysis"]["package_sets"] = json!([]);
     std::fs::write(&entry, serde_json::to_vec(&cached).unwrap()).unwrap();
     let out = scan(&sb, &["image", p]);
     assert!(out.status.success());

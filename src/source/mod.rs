@@ -41,7 +41,8 @@ pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// The raw content of one layer, as stored.
 pub enum LayerBlob {
     /// A layer blob exactly as stored (plain tar, gzip or zstd: the unpacker detects which by magic
-    /// bytes and verifies `LayerRef::digest` and `LayerRef::diff_id` while it streams).
+    /// bytes and verifies `LayerRef::digest` while it streams, or `LayerRef::diff_id` when there is
+    /// no blob digest).
     Tar(Box<dyn Read + Send>),
     /// A Lambda layer or function zip on disk (read in place, never unpacked).
     Zip(PathBuf),
@@ -57,7 +58,7 @@ pub trait Source: Send + Sync {
     fn open_layer(&self, index: usize) -> anyhow::Result<LayerBlob>;
     /// Whether this source's layer readers already check each blob against `LayerRef::digest`
     /// (failing the read at the end of a blob that does not match), so the unpacker need not hash
-    /// the stored bytes a second time. The DiffID is verified by the unpacker either way.
+    /// the stored bytes a second time.
     fn verifies_blob_digests(&self) -> bool {
         false
     }
