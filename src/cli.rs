@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "layerscan",
-    version,
+    version = crate::gunzip::VERSION,
     about = "Scan container images, Lambda layers, directories and deployment configs for vulnerable packages and misconfigurations",
     propagate_version = true
 )]

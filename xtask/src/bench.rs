@@ -31,7 +31,10 @@ const HELP: &str = "usage: cargo xtask bench [OPTIONS]
   --records N                synthetic OSV records for the db benchmark (default 200000)
   --small-records N          records of the small database (default 3000)
   --runs N                   timed runs per command, best is kept (default 2)
-  --bin PATH                 layerscan binary to measure (default: cargo build --release)
+  --bin PATH                 layerscan binary to measure (default: cargo build --release, with
+                             --features isal when nasm, autoconf, automake, libtool and make are
+                             installed)
+  --no-isal                  build without the isal feature (the pure-Rust zlib-rs inflater)
   --keep                     keep the work dir (printed) instead of removing it";
 
 struct Opts {
@@ -42,6 +45,7 @@ struct Opts {
     small_records: usize,
     runs: usize,
     bin: Option<PathBuf>,
+    no_isal: bool,
     keep: bool,
 }
 
@@ -55,6 +59,7 @@ impl Opts {
             small_records: 3_000,
             runs: 2,
             bin: None,
+            no_isal: false,
             keep: false,
         };
         let mut it = args.iter();
@@ -81,6 +86,7 @@ impl Opts {
                 "--runs" => o.runs = val("--runs")?.parse::<usize>().context("--runs")?.max(1),
                 "--bin" => o.bin = Some(PathBuf::from(val("--bin")?)),
                 "--keep" => o.keep = true,
+                "--no-isal" => o.no_isal = true,
                 "-h" | "--help" => {
                     println!("{HELP}");
                     std::process::exit(0);
@@ -138,10 +144,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 fn run_in(root: &Path, opts: &Opts, work: &Path) -> Result<Vec<Row>> {
     let bin = match &opts.bin {
         Some(b) => b.clone(),
-        None => build_release(root)?,
+        None => build_release(root, !opts.no_isal)?,
     };
-    eprintln!("bench: measuring {}", bin.display());
-    let mut rows = Vec::new();
+    let version = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    eprintln!("bench: measuring {} ({version})", bin.display());
+    let mut rows = vec![Row::new("binary measured", version, None)];
     let image = if opts.wants("image") || opts.wants("registry") {
         let t = Instant::now();
         let img = generate_image(&work.join("image"), opts.size_mb, opts.layers, root)?;
@@ -173,20 +184,44 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// `cargo build --release -p layerscan`, returning the binary's path.
-fn build_release(root: &Path) -> Result<PathBuf> {
-    eprintln!("bench: cargo build --release -p layerscan (this can take a few minutes)");
+/// Tools that building ISA-L from source (the `isal` feature) needs, missing from PATH.
+fn missing_isal_tools() -> Vec<&'static str> {
+    ["nasm", "autoconf", "automake", "libtoolize", "make"]
+        .into_iter()
+        .filter(|t| which(t).is_none())
+        .collect()
+}
+
+/// `cargo build --release -p layerscan` (with the `isal` feature when wanted and buildable),
+/// returning the binary's path.
+fn build_release(root: &Path, want_isal: bool) -> Result<PathBuf> {
+    let missing = missing_isal_tools();
+    let isal = want_isal && missing.is_empty();
+    if want_isal && !isal {
+        eprintln!(
+            "bench: building without the isal feature: {} not installed (apt-get install nasm autoconf automake libtool make); gzip layers use zlib-rs",
+            missing.join(", ")
+        );
+    }
+    eprintln!(
+        "bench: cargo build --release -p layerscan{} (this can take a few minutes)",
+        if isal { " --features isal" } else { "" }
+    );
+    let mut args = vec![
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "layerscan",
+        "--bin",
+        "layerscan",
+    ];
+    if isal {
+        args.extend(["--features", "isal"]);
+    }
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "layerscan",
-            "--bin",
-            "layerscan",
-        ])
+        .args(&args)
         .status()
         .context("running cargo build --release")?;
     if !st.success() {
