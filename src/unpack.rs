@@ -165,8 +165,8 @@ const DECODED_BUFFER: usize = 256 << 10;
 
 /// Analyse one layer blob as stored (plain tar, gzip or zstd, detected by magic bytes), verifying the
 /// blob's digest and the uncompressed tar's DiffID when they are given. The result's `diff_id` is the
-/// DiffID when it was verified (computed, or equal to the checked digest of a plain-tar blob), else
-/// `None`: the uncompressed bytes are only hashed when there is a DiffID to check.
+/// computed DiffID, or `None` when none was asked for: the uncompressed bytes are only hashed when
+/// there is a DiffID to check.
 pub fn analyze_tar_blob(
     raw: impl Read,
     expected_digest: Option<&str>,
@@ -181,7 +181,7 @@ pub fn analyze_tar_blob(
         Some(_) => StoredBlob::Hashing(HashingReader::new(raw)),
         None => StoredBlob::Plain(raw),
     };
-    let (mut analysis, compression, diff_id) = {
+    let (mut analysis, diff_id) = {
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut raw, &mut magic).context("reading the layer blob")?;
         let head = magic.get(..n).unwrap_or_default().to_vec();
@@ -206,11 +206,7 @@ pub fn analyze_tar_blob(
             Compression::Zstd => "zstd",
             Compression::None => "tar",
         };
-        // A plain tar's DiffID is its blob digest: checking that one is enough.
-        let plain_and_checked = compression == Compression::None
-            && expected_digest.is_some()
-            && expected_digest == expected_diff_id;
-        let (analysis, diff_id) = if expected_diff_id.is_some() && !plain_and_checked {
+        let (analysis, diff_id) = if expected_diff_id.is_some() {
             let mut diff = HashingReader::new(decoder);
             let analysis =
                 walk_tar(&mut diff).with_context(|| format!("reading the layer ({what})"))?;
@@ -225,16 +221,11 @@ pub fn analyze_tar_blob(
                 .with_context(|| format!("reading the end of the layer ({what})"))?;
             (analysis, None)
         };
-        (analysis, compression, diff_id)
+        (analysis, diff_id)
     };
     io::copy(&mut raw, &mut io::sink()).context("reading the end of the layer blob")?;
     if let StoredBlob::Hashing(hashed) = raw {
-        let digest = hashed.finish().0;
-        verify("layer blob", expected_digest, &digest)?;
-        if compression == Compression::None && diff_id.is_none() {
-            verify("layer DiffID", expected_diff_id, &digest)?;
-            analysis.diff_id = Some(digest);
-        }
+        verify("layer blob", expected_digest, &hashed.finish().0)?;
     }
     if let Some(computed) = diff_id {
         verify("layer DiffID", expected_diff_id, &computed)?;
