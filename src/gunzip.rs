@@ -142,6 +142,8 @@ mod igzip {
         /// Inside a member's deflate data or trailer.
         Body,
         Done,
+        /// A decoding error was returned; later reads fail too (never a clean-looking end).
+        Failed,
     }
 
     /// Multi-member gzip decoder over ISA-L's stateful `isal_inflate`. Headers are parsed in Rust
@@ -229,6 +231,12 @@ mod igzip {
             loop {
                 match self.phase {
                     Phase::Done => return Ok(0),
+                    Phase::Failed => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidData,
+                            "gzip stream: read after a decoding error",
+                        ))
+                    }
                     Phase::Header { first } => {
                         if !super::read_member_header(&mut self.inner)? {
                             if first {
@@ -248,7 +256,7 @@ mod igzip {
                     Phase::Body => {
                         let (consumed, produced, rc) = self.step(buf)?;
                         if rc < 0 {
-                            self.phase = Phase::Done;
+                            self.phase = Phase::Failed;
                             return Err(inflate_error(rc));
                         }
                         if self.state.block_state == ffi::isal_block_state_ISAL_BLOCK_FINISH {
@@ -260,6 +268,7 @@ mod igzip {
                         if self.phase == Phase::Body && consumed == 0 {
                             // Nothing in, nothing out, not finished: the input has ended (or the
                             // reader offers nothing ISA-L can use), inside the member.
+                            self.phase = Phase::Failed;
                             return Err(Error::new(
                                 ErrorKind::UnexpectedEof,
                                 "gzip stream is truncated",
@@ -422,6 +431,13 @@ mod tests {
                 "cut {cut}: {err}"
             );
         }
+        let mut d = decoder(&gz[..gz.len() / 2]);
+        let mut sink = Vec::new();
+        assert!(d.read_to_end(&mut sink).is_err());
+        assert!(
+            d.read(&mut [0u8; 16]).is_err(),
+            "no clean end after an error"
+        );
         let mut crc = gz.clone();
         let n = crc.len();
         crc[n - 6] ^= 1; // CRC-32
