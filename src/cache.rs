@@ -24,7 +24,6 @@ const MAX_VERIFIED: usize = 8;
 /// What one cache file holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
-    diff_id: String,
     /// Content digests (`sha256:<hex>`) verified to be the bytes this analysis was computed from.
     verified: Vec<String>,
     analysis: LayerAnalysis,
@@ -87,9 +86,7 @@ impl LayerCache {
         let path = self.entry_path(diff_id)?;
         let bytes = std::fs::read(&path).ok()?;
         match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(e) if e.diff_id == diff_id && e.analysis.diff_id.as_deref() == Some(diff_id) => {
-                Some(e)
-            }
+            Ok(e) if e.analysis.diff_id.as_deref() == Some(diff_id) => Some(e),
             _ => {
                 tracing::debug!("dropping corrupt layer cache entry {}", path.display());
                 let _ = std::fs::remove_file(&path);
@@ -125,7 +122,6 @@ impl LayerCache {
             }
         }
         let entry = Entry {
-            diff_id: diff_id.to_string(),
             verified: digests,
             analysis,
         };
