@@ -12,7 +12,7 @@ use crate::model::LayerAnalysis;
 use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Copies of wanted files kept to resolve hard links within one layer are capped at this total.
@@ -92,6 +92,45 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Hashes what the caller consumes of the inner buffer, so data skipped through the buffer (never
+/// copied out) is hashed too. Like every `BufRead` caller, the caller consumes only bytes the last
+/// `fill_buf` returned; those are still in the inner buffer, so asking for it again does no I/O.
+impl<R: BufRead> BufRead for HashingReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        if amt == 0 {
+            return;
+        }
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = amt.min(buf.len());
+            if let Some(chunk) = buf.get(..n) {
+                self.hasher.update(chunk);
+            }
+            self.bytes += n as u64;
+        }
+        self.inner.consume(amt);
+    }
+}
+
+/// Read `r` to its end without copying what it holds; the byte count.
+pub fn skip_to_end(r: &mut impl BufRead) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match r.fill_buf() {
+            Ok(b) => b.len(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(total);
+        }
+        r.consume(n);
+        total += n as u64;
+    }
+}
+
 /// sha256 of a byte slice as `sha256:<hex>`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -142,20 +181,35 @@ fn verify(what: &str, expected: Option<&str>, computed: &str) -> anyhow::Result<
     Ok(())
 }
 
-/// The stored (possibly compressed) bytes of a layer: hashed only when there is a digest to check
-/// them against. A source that verifies its blobs itself (the registry checks each blob as it
-/// downloads) passes no digest, so the bytes are not hashed twice; either way they are read to the
-/// end, which is where such a source reports a mismatch.
-enum StoredBlob<R> {
+/// A layer's bytes (as stored, or decompressed), hashed only when there is a digest to check them
+/// against. A source that verifies its blobs itself (the registry checks each blob as it
+/// downloads) passes no blob digest, so the bytes are not hashed twice; either way they are read to
+/// the end, which is where such a source reports a mismatch.
+enum MaybeHashed<R> {
     Hashing(HashingReader<R>),
     Plain(R),
 }
 
-impl<R: Read> Read for StoredBlob<R> {
+impl<R: BufRead> Read for MaybeHashed<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            StoredBlob::Hashing(r) => r.read(buf),
-            StoredBlob::Plain(r) => r.read(buf),
+            MaybeHashed::Hashing(r) => r.read(buf),
+            MaybeHashed::Plain(r) => r.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for MaybeHashed<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            MaybeHashed::Hashing(r) => r.fill_buf(),
+            MaybeHashed::Plain(r) => r.fill_buf(),
+        }
+    }
+    fn consume(&mut self, amt: usize) {
+        match self {
+            MaybeHashed::Hashing(r) => r.consume(amt),
+            MaybeHashed::Plain(r) => r.consume(amt),
         }
     }
 }
@@ -167,8 +221,12 @@ const DECODED_BUFFER: usize = 256 << 10;
 /// blob's digest and the uncompressed tar's DiffID when they are given. The result's `diff_id` is the
 /// computed DiffID, or `None` when none was asked for: the uncompressed bytes are only hashed when
 /// there is a DiffID to check.
+///
+/// The stored bytes go from `raw`'s buffer straight into the decompressor (or, for a plain tar,
+/// the tar reader), and file data no analyzer wants is skipped inside the decompressed buffer:
+/// besides decompressing and hashing, nothing copies the layer's bytes.
 pub fn analyze_tar_blob(
-    raw: impl Read,
+    raw: impl BufRead,
     expected_digest: Option<&str>,
     expected_diff_id: Option<&str>,
 ) -> anyhow::Result<LayerAnalysis> {
@@ -178,8 +236,8 @@ pub fn analyze_tar_blob(
         }
     }
     let mut raw = match expected_digest {
-        Some(_) => StoredBlob::Hashing(HashingReader::new(raw)),
-        None => StoredBlob::Plain(raw),
+        Some(_) => MaybeHashed::Hashing(HashingReader::new(raw)),
+        None => MaybeHashed::Plain(raw),
     };
     let (mut analysis, diff_id) = {
         let mut magic = [0u8; 4];
@@ -187,44 +245,43 @@ pub fn analyze_tar_blob(
         let head = magic.get(..n).unwrap_or_default().to_vec();
         let compression = Compression::from_magic(&head);
         let joined = io::Cursor::new(head).chain(&mut raw);
-        let decoder: Box<dyn Read + '_> = match compression {
-            Compression::Gzip => Box::new(crate::gunzip::decoder(BufReader::with_capacity(
-                64 << 10,
-                joined,
-            ))),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(joined)
+        // The tar reader asks for 512-byte headers and skips the rest; ISA-L copies its 32 KiB
+        // history window out of every call's output, so it gets few, large calls instead.
+        let decoder: Box<dyn BufRead + '_> = match compression {
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                DECODED_BUFFER,
+                crate::gunzip::decoder(joined),
+            )),
+            Compression::Zstd => Box::new(BufReader::with_capacity(
+                DECODED_BUFFER,
+                zstd::stream::read::Decoder::with_buffer(joined)
                     .context("starting the zstd decoder for the layer")?,
-            ),
+            )),
             Compression::None => Box::new(joined),
         };
-        // The tar reader asks for 512-byte headers and 32 KiB chunks; ISA-L copies its 32 KiB
-        // history window out of every call's output, so it gets fewer, larger calls instead.
-        let mut decoder = BufReader::with_capacity(DECODED_BUFFER, decoder);
         let what = match compression {
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
             Compression::None => "tar",
         };
-        let (analysis, diff_id) = if expected_diff_id.is_some() {
-            let mut diff = HashingReader::new(decoder);
-            let analysis =
-                walk_tar(&mut diff).with_context(|| format!("reading the layer ({what})"))?;
-            diff.drain()
-                .with_context(|| format!("reading the end of the layer ({what})"))?;
-            (analysis, Some(diff.finish().0))
-        } else {
-            let analysis =
-                walk_tar(&mut decoder).with_context(|| format!("reading the layer ({what})"))?;
-            // To the end, so that the decompressor checks its trailer (gzip CRC and length).
-            io::copy(&mut decoder, &mut io::sink())
-                .with_context(|| format!("reading the end of the layer ({what})"))?;
-            (analysis, None)
+        let mut decoder = match expected_diff_id {
+            Some(_) => MaybeHashed::Hashing(HashingReader::new(decoder)),
+            None => MaybeHashed::Plain(decoder),
+        };
+        let analysis = walk_tar_skipping(&mut decoder)
+            .with_context(|| format!("reading the layer ({what})"))?;
+        // To the end: the DiffID covers the padding after the end-of-archive blocks, and the
+        // decompressor checks its trailer (gzip CRC and length) only there.
+        skip_to_end(&mut decoder)
+            .with_context(|| format!("reading the end of the layer ({what})"))?;
+        let diff_id = match decoder {
+            MaybeHashed::Hashing(h) => Some(h.finish().0),
+            MaybeHashed::Plain(_) => None,
         };
         (analysis, diff_id)
     };
-    io::copy(&mut raw, &mut io::sink()).context("reading the end of the layer blob")?;
-    if let StoredBlob::Hashing(hashed) = raw {
+    skip_to_end(&mut raw).context("reading the end of the layer blob")?;
+    if let MaybeHashed::Hashing(hashed) = raw {
         verify("layer blob", expected_digest, &hashed.finish().0)?;
     }
     if let Some(computed) = diff_id {
@@ -536,11 +593,77 @@ impl<R: Read> Read for TarGuard<R> {
     }
 }
 
-/// Walk an uncompressed tar stream.
+/// A buffered stream the tar reader may "seek" forward in: skipping entry data it does not want
+/// just advances past the bytes in the buffer ([`BufRead::consume`]) instead of copying them out
+/// (most of a layer is such data). Only forward relative seeks are possible; the position returned
+/// is the number of bytes passed so far.
+struct ForwardSkip<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: BufRead> Read for ForwardSkip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> std::io::Seek for ForwardSkip<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
+        let std::io::SeekFrom::Current(delta) = pos else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer stream can only be skipped forward",
+            ));
+        };
+        let mut left = u64::try_from(delta).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer stream can only be skipped forward",
+            )
+        })?;
+        while left > 0 {
+            let available = self.inner.fill_buf()?.len();
+            if available == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the tar stream ends inside an entry",
+                ));
+            }
+            let n = available.min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.inner.consume(n);
+            left -= n as u64;
+            self.pos += n as u64;
+        }
+        Ok(self.pos)
+    }
+}
+
+/// Walk an uncompressed tar stream reading every byte (the reference for the skipping walk).
+#[cfg(test)]
 fn walk_tar(reader: impl Read) -> anyhow::Result<LayerAnalysis> {
     let mut archive = tar::Archive::new(TarGuard::new(reader));
+    collect_entries(archive.entries().context("reading the tar stream")?)
+}
+
+/// Walk a buffered, uncompressed tar stream, skipping unwanted file data without copying it.
+fn walk_tar_skipping(reader: impl BufRead) -> anyhow::Result<LayerAnalysis> {
+    let mut archive = tar::Archive::new(TarGuard::new(ForwardSkip {
+        inner: reader,
+        pos: 0,
+    }));
+    collect_entries(
+        archive
+            .entries_with_seek()
+            .context("reading the tar stream")?,
+    )
+}
+
+fn collect_entries<R: Read>(entries: tar::Entries<'_, R>) -> anyhow::Result<LayerAnalysis> {
     let mut c = Collector::new();
-    for entry in archive.entries().context("reading the tar stream")? {
+    for entry in entries {
         let mut entry = entry.context("reading a tar entry")?;
         let path = normalize_path(&String::from_utf8_lossy(&entry.path_bytes()));
         let (dir, base) = split_parent(&path);
@@ -792,7 +915,8 @@ mod tests {
         assert_eq!(clean.diff_id.as_deref(), Some(diff.as_str()));
         // The tar reader stops at the first end-of-archive block; only reading on reaches the error.
         for stored in [&t, &blob] {
-            let err = analyze_tar_blob(FailsAtEnd(stored), None, Some(&diff)).unwrap_err();
+            let err = analyze_tar_blob(BufReader::new(FailsAtEnd(stored)), None, Some(&diff))
+                .unwrap_err();
             assert!(format!("{err:#}").contains("sha256:feed"), "{err:#}");
         }
     }
@@ -829,6 +953,72 @@ mod tests {
         gz[mid] ^= 0xff;
         gz[mid + 1] ^= 0xff;
         assert!(analyze_tar_blob(&gz[..], None, None).is_err());
+    }
+
+    /// A layer mixing wanted files, unwanted bulk, a PAX long name, links and whiteouts.
+    fn mixed_layer() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        add("opt/big/a.bin", &[1u8; 70_001]);
+        add(
+            "etc/os-release",
+            b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n",
+        );
+        add("opt/big/b.bin", &[2u8; 3]);
+        add(
+            "var/lib/dpkg/status",
+            b"Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\nArchitecture: amd64\n\n",
+        );
+        add(&format!("opt/{}/c.bin", "deep".repeat(40)), &[3u8; 1025]);
+        add(
+            "usr/lib/python3/dist-packages/requests-2.25.1.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: requests\nVersion: 2.25.1\n",
+        );
+        add("usr/lib/python3/.wh.old.dist-info", b"");
+        add("opt/big/d.bin", &[4u8; 511]);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "etc/alt-release", "os-release")
+            .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        b.append_link(&mut h, "var/lib/dpkg/status-old", "var/lib/dpkg/status")
+            .unwrap();
+        b.into_inner().unwrap()
+    }
+
+    /// Skipping unwanted data through the buffer finds exactly what reading every byte finds,
+    /// whatever the buffer's size (entries straddle buffer ends).
+    #[test]
+    fn skipping_walk_agrees_with_reading_walk() {
+        let t = mixed_layer();
+        let read_all = walk_tar(&t[..]).unwrap();
+        assert!(
+            !read_all.package_sets.is_empty(),
+            "the fixture has packages: {read_all:?}"
+        );
+        for cap in [1, 7, 511, 512, 513, 4096, 65_536, 1 << 20] {
+            let skipped = walk_tar_skipping(BufReader::with_capacity(cap, &t[..])).unwrap();
+            assert_eq!(skipped, read_all, "buffer of {cap} bytes");
+        }
+    }
+
+    /// A stream that ends inside data being skipped is an error, never a short clean layer.
+    #[test]
+    fn skipping_into_a_truncated_stream_fails() {
+        let t = mixed_layer();
+        // Inside the first (unwanted, skipped) entry's data.
+        let cut = &t[..512 + 30_000];
+        let err = walk_tar_skipping(BufReader::with_capacity(4096, cut)).unwrap_err();
+        assert!(format!("{err:#}").contains("ends inside"), "{err:#}");
     }
 
     proptest::proptest! {
@@ -956,5 +1146,68 @@ mod tests {
         let (d, n) = r.finish();
         assert_eq!(n, 100_000);
         assert_eq!(d, sha256_digest(&data));
+    }
+
+    proptest::proptest! {
+        /// Bytes read out and bytes consumed in place, in any mix, are each hashed exactly once.
+        #[test]
+        fn hashing_reader_hashes_reads_and_consumes_once(
+            len in 0usize..20_000,
+            cap in 1usize..5_000,
+            steps in proptest::collection::vec((proptest::bool::ANY, 0usize..3_000), 0..40),
+        ) {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut r = HashingReader::new(BufReader::with_capacity(cap, &data[..]));
+            let mut buf = vec![0u8; 3_000];
+            for (read, n) in steps {
+                if read {
+                    let k = r.read(buf.get_mut(..n).unwrap()).unwrap();
+                    proptest::prop_assert!(k <= n);
+                } else {
+                    let avail = r.fill_buf().unwrap().len();
+                    r.consume(n.min(avail));
+                }
+            }
+            skip_to_end(&mut r).unwrap();
+            let (d, n) = r.finish();
+            proptest::prop_assert_eq!(n, len as u64);
+            proptest::prop_assert_eq!(d, sha256_digest(&data));
+        }
+    }
+
+    /// However the stored bytes arrive (buffer sizes down to one byte), a layer gives the same
+    /// findings, and its blob digest and DiffID are checked over every byte.
+    #[test]
+    fn buffer_sizes_change_neither_findings_nor_digests() {
+        let t = mixed_layer();
+        let diff = sha256_digest(&t);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &t).unwrap();
+        let gz = gz.finish().unwrap();
+        let zs = zstd::encode_all(&t[..], 3).unwrap();
+        let reference = walk_tar(&t[..]).unwrap();
+        for blob in [&t, &gz, &zs] {
+            let digest = sha256_digest(blob);
+            for cap in [1, 3, 512, 8192, 1 << 20] {
+                let mut a = analyze_tar_blob(
+                    BufReader::with_capacity(cap, &blob[..]),
+                    Some(&digest),
+                    Some(&diff),
+                )
+                .unwrap();
+                assert_eq!(a.diff_id.take(), Some(diff.clone()), "buffer {cap}");
+                assert_eq!(a, reference, "buffer {cap}");
+            }
+            // One flipped byte in the skipped bulk: the DiffID (plain tar: both digests) no longer
+            // matches, although no analyzer read that byte.
+            if blob == &t {
+                let mut bad = t.clone();
+                bad[600] ^= 1;
+                let err =
+                    analyze_tar_blob(BufReader::with_capacity(512, &bad[..]), None, Some(&diff))
+                        .unwrap_err();
+                assert!(format!("{err:#}").contains("DiffID"), "{err:#}");
+            }
+        }
     }
 }

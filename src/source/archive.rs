@@ -13,7 +13,7 @@ use crate::unpack::{
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -181,7 +181,7 @@ fn record_entry<R: Read>(
 }
 
 impl BlobStore for TarStore {
-    fn open(&self, path: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+    fn open(&self, path: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
         let Some((real, TarItem::File { offset, size, .. })) = self.locate(path) else {
             bail!("{}: no file {path} in the archive", self.name);
         };
@@ -202,7 +202,10 @@ impl BlobStore for TarStore {
         if skipped != *offset {
             bail!("{} is truncated before {path}", self.name);
         }
-        Ok(Box::new(stream.take(*size)))
+        Ok(Box::new(BufReader::with_capacity(
+            64 << 10,
+            stream.take(*size),
+        )))
     }
     fn exists(&self, path: &str) -> bool {
         self.locate(path).is_some()

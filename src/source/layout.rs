@@ -11,7 +11,7 @@ use crate::unpack::sha256_digest;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// Files of a layout or archive, by their path inside it (`index.json`, `blobs/sha256/<hex>`).
 pub trait BlobStore: Send + Sync {
-    fn open(&self, path: &str) -> anyhow::Result<Box<dyn Read + Send>>;
+    fn open(&self, path: &str) -> anyhow::Result<Box<dyn BufRead + Send>>;
     fn exists(&self, path: &str) -> bool;
     /// The first bytes (up to 4) of a file: the compression magic of a layer.
     fn head(&self, path: &str) -> anyhow::Result<Vec<u8>> {
@@ -81,7 +81,7 @@ impl DirStore {
 }
 
 impl BlobStore for DirStore {
-    fn open(&self, path: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+    fn open(&self, path: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
         let p = self.resolve(path);
         let f = std::fs::File::open(&p)
             .with_context(|| format!("{}: cannot open {path}", self.name))?;

@@ -3,7 +3,7 @@
 //! indistinguishable to the rest of the pipeline.
 
 use crate::model::{ArtifactType, Target};
-use std::io::Read;
+use std::io::BufRead;
 use std::path::PathBuf;
 
 pub mod archive;
@@ -43,7 +43,7 @@ pub enum LayerBlob {
     /// A layer blob exactly as stored (plain tar, gzip or zstd: the unpacker detects which by magic
     /// bytes and verifies `LayerRef::digest` while it streams, or `LayerRef::diff_id` when there is
     /// no blob digest).
-    Tar(Box<dyn Read + Send>),
+    Tar(Box<dyn BufRead + Send>),
     /// A Lambda layer or function zip on disk (read in place, never unpacked).
     Zip(PathBuf),
     /// A directory on disk (walked in place).

@@ -22,7 +22,7 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use reference::ImageRef;
 use sha2::Digest as _;
 use std::future::Future;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -274,14 +274,12 @@ struct ChannelReader {
     digest: String,
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+/// The download's chunks are the buffer: the decompressor reads them in place.
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.current.is_empty() {
             if self.finished {
-                return Ok(0);
+                return Ok(&[]);
             }
             match self.rx.recv() {
                 Ok(Chunk::Data(b)) => self.current = b,
@@ -299,8 +297,25 @@ impl Read for ChannelReader {
                 }
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(&self.current)
+    }
+    fn consume(&mut self, amt: usize) {
+        let n = amt.min(self.current.len());
+        bytes::Buf::advance(&mut self.current, n);
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), available.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.consume(n);
         Ok(n)
     }
 }
