@@ -358,6 +358,16 @@ fn best_of(runs: usize, program: &Path, args: &[String], rss: bool) -> Result<Me
     best.context("no runs")
 }
 
+/// The median (the mean of the middle two for an even count); NaN when empty.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
@@ -1033,6 +1043,9 @@ fn bench_registry(bin: &Path, img: &BigImage, runs: usize, work: &Path) -> Resul
     let mut cold_best: Option<Timed> = None;
     let mut warm_best: Option<Timed> = None;
     let mut peak_rss: Option<u64> = None;
+    // Each run's cold scan against the skopeo copy just before it: the median of these paired
+    // ratios is printed beside the best-of-each ratio (a burst of load hits one pair, not all).
+    let mut paired: Vec<f64> = Vec::new();
     for i in 0..runs {
         let dest = work.join(format!("skopeo-pull-{i}"));
         let copy = reg.timed(&skopeo, &skopeo_args(&dest))?;
@@ -1059,6 +1072,7 @@ fn bench_registry(bin: &Path, img: &BigImage, runs: usize, work: &Path) -> Resul
             warm.describe()
         );
         peak_rss = max_opt(peak_rss, cold.m.peak_rss);
+        paired.push(cold.m.wall.as_secs_f64() / copy.m.wall.as_secs_f64());
         for (best, m) in [
             (&mut copy_best, copy),
             (&mut cold_best, cold),
@@ -1078,7 +1092,12 @@ fn bench_registry(bin: &Path, img: &BigImage, runs: usize, work: &Path) -> Resul
         .unwrap_or(1);
     let mut rows = vec![Row::new(
         format!("registry pull-and-scan vs skopeo copy (same image, {cores} cores)"),
-        format!("layerscan {} / skopeo {}", cold.describe(), copy.describe()),
+        format!(
+            "layerscan {} / skopeo {} (best of {runs} each; median of the paired runs' ratios {:.3})",
+            cold.describe(),
+            copy.describe(),
+            median(&mut paired)
+        ),
         Some((cold.m.wall.as_secs_f64() / copy.m.wall.as_secs_f64(), 1.0)),
     )];
     match peak_rss {
@@ -1208,6 +1227,13 @@ mod tests {
         let gz = gzip_level(&buf, 6).unwrap();
         let ratio = buf.len() as f64 / gz.len() as f64;
         assert!((1.3..6.0).contains(&ratio), "ratio {ratio}");
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&mut []).is_nan());
     }
 
     #[test]
