@@ -33,8 +33,10 @@ pub use reference::EcrHost;
 use crate::source::FETCH_ATTEMPTS as ATTEMPTS;
 /// Largest manifest or config we accept.
 const MAX_DOCUMENT: usize = 32 * 1024 * 1024;
-/// Chunks buffered between the network and the reader of one layer.
-const CHANNEL_CHUNKS: usize = 32;
+/// Chunks buffered between the network and the reader of one layer. hyper hands over what one
+/// socket read gave, at most about 400 KiB, so a layer holds at most ~3.3 MiB here, however many
+/// layers download at once (`--parallel`, default the number of cores).
+const CHANNEL_CHUNKS: usize = 8;
 
 /// How to reach the registry; [`RegistryOptions::from_args`] for the CLI, or filled in by callers
 /// such as the ECR hook that bring their own credentials and host.
