@@ -68,10 +68,6 @@ impl<R: Read> HashingReader<R> {
             bytes: 0,
         }
     }
-    /// Read the rest of the stream so the hash covers all of it.
-    pub fn drain(&mut self) -> io::Result<()> {
-        io::copy(self, &mut io::sink()).map(|_| ())
-    }
     /// `sha256:<hex>` of everything read, and the byte count.
     pub fn finish(self) -> (String, u64) {
         (
@@ -95,6 +91,13 @@ impl<R: Read> Read for HashingReader<R> {
 /// Hashes what the caller consumes of the inner buffer, so data skipped through the buffer (never
 /// copied out) is hashed too. Like every `BufRead` caller, the caller consumes only bytes the last
 /// `fill_buf` returned; those are still in the inner buffer, so asking for it again does no I/O.
+impl<R: BufRead> HashingReader<R> {
+    /// Read the rest of the stream (in place, no copy) so the hash covers all of it.
+    pub fn drain(&mut self) -> io::Result<()> {
+        skip_to_end(self).map(|_| ())
+    }
+}
+
 impl<R: BufRead> BufRead for HashingReader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.inner.fill_buf()
@@ -612,18 +615,16 @@ impl<R: BufRead> Read for ForwardSkip<R> {
 
 impl<R: BufRead> std::io::Seek for ForwardSkip<R> {
     fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
-        let std::io::SeekFrom::Current(delta) = pos else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a layer stream can only be skipped forward",
-            ));
-        };
-        let mut left = u64::try_from(delta).map_err(|_| {
+        let backward = || {
             io::Error::new(
                 io::ErrorKind::Unsupported,
                 "a layer stream can only be skipped forward",
             )
-        })?;
+        };
+        let std::io::SeekFrom::Current(delta) = pos else {
+            return Err(backward());
+        };
+        let mut left = u64::try_from(delta).map_err(|_| backward())?;
         while left > 0 {
             let available = self.inner.fill_buf()?.len();
             if available == 0 {
@@ -955,7 +956,7 @@ mod tests {
         assert!(analyze_tar_blob(&gz[..], None, None).is_err());
     }
 
-    /// A layer mixing wanted files, unwanted bulk, a PAX long name, links and whiteouts.
+    /// A layer mixing wanted files, unwanted bulk, a GNU long name, links and a whiteout.
     fn mixed_layer() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         let mut add = |path: &str, data: &[u8]| {
