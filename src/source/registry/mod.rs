@@ -253,12 +253,7 @@ impl Source for RegistrySource {
             Ok(Err(e)) => return Err(e),
             Err(_) => bail!("download of layer {digest} stopped before it started"),
         }
-        Ok(LayerBlob::Tar(Box::new(ChannelReader {
-            rx,
-            current: Bytes::new(),
-            finished: false,
-            digest,
-        })))
+        Ok(LayerBlob::Tar(Box::new(ChannelReader::new(rx, digest))))
     }
 }
 
@@ -273,29 +268,48 @@ struct ChannelReader {
     rx: std::sync::mpsc::Receiver<Chunk>,
     current: Bytes,
     finished: bool,
+    /// Why the download failed: every later read fails too, never a clean-looking end.
+    failed: Option<String>,
     digest: String,
+}
+
+impl ChannelReader {
+    fn new(rx: std::sync::mpsc::Receiver<Chunk>, digest: String) -> ChannelReader {
+        ChannelReader {
+            rx,
+            current: Bytes::new(),
+            finished: false,
+            failed: None,
+            digest,
+        }
+    }
+
+    fn fail(&mut self, e: std::io::Error) -> std::io::Error {
+        self.failed = Some(e.to_string());
+        e
+    }
 }
 
 /// The download's chunks are the buffer: the decompressor reads them in place.
 impl BufRead for ChannelReader {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.current.is_empty() {
+            if let Some(why) = &self.failed {
+                return Err(std::io::Error::other(why.clone()));
+            }
             if self.finished {
                 return Ok(&[]);
             }
             match self.rx.recv() {
                 Ok(Chunk::Data(b)) => self.current = b,
                 Ok(Chunk::Done) => self.finished = true,
-                Ok(Chunk::Err(e)) => {
-                    self.finished = true;
-                    return Err(e);
-                }
+                Ok(Chunk::Err(e)) => return Err(self.fail(e)),
                 Err(_) => {
-                    self.finished = true;
-                    return Err(std::io::Error::other(format!(
+                    let e = std::io::Error::other(format!(
                         "download of layer {} ended unexpectedly",
                         self.digest
-                    )));
+                    ));
+                    return Err(self.fail(e));
                 }
             }
         }

@@ -529,3 +529,60 @@ fn silent_registry_times_out() {
         "{msg}"
     );
 }
+
+/// The download's chunks are read in place, in order, across chunk ends; after the download fails,
+/// every later read fails too (never a clean-looking end), and a download whose thread went away
+/// without finishing is an error naming the layer.
+#[test]
+fn channel_reader_reads_chunks_in_place_and_errors_stick() {
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+    tx.send(Chunk::Data(Bytes::from_static(b"hello "))).unwrap();
+    tx.send(Chunk::Data(Bytes::new())).unwrap();
+    tx.send(Chunk::Data(Bytes::from_static(b"world"))).unwrap();
+    tx.send(Chunk::Err(std::io::Error::other(
+        "blob sha256:feed did not match",
+    )))
+    .unwrap();
+    let mut r = ChannelReader::new(rx, "sha256:feed".into());
+    assert_eq!(r.fill_buf().unwrap(), b"hello ");
+    r.consume(2);
+    let mut buf = [0u8; 3];
+    assert_eq!(r.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf, b"llo");
+    assert_eq!(r.fill_buf().unwrap(), b" ");
+    r.consume(1);
+    assert_eq!(
+        r.fill_buf().unwrap(),
+        b"world",
+        "an empty chunk is passed over"
+    );
+    r.consume(5);
+    for _ in 0..2 {
+        let err = r.fill_buf().unwrap_err();
+        assert!(err.to_string().contains("sha256:feed"), "{err}");
+    }
+    assert!(r.read(&mut buf).is_err());
+
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+    tx.send(Chunk::Data(Bytes::from_static(b"part"))).unwrap();
+    drop(tx);
+    let mut r = ChannelReader::new(rx, "sha256:beef".into());
+    let mut all = Vec::new();
+    let err = r.read_to_end(&mut all).unwrap_err();
+    assert_eq!(all, b"part");
+    assert!(err.to_string().contains("sha256:beef"), "{err}");
+    assert!(r.fill_buf().is_err(), "still failed");
+
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+    tx.send(Chunk::Data(Bytes::from_static(b"x"))).unwrap();
+    tx.send(Chunk::Done).unwrap();
+    let mut r = ChannelReader::new(rx, "sha256:c0de".into());
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"x");
+    assert_eq!(
+        r.fill_buf().unwrap(),
+        b"",
+        "a finished download stays at its end"
+    );
+}
