@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod db;
+pub mod error;
 pub mod gunzip;
 pub mod hook;
 pub mod matcher;
