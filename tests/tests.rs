@@ -9,6 +9,7 @@ mod expectations;
 mod fixtures;
 mod hook;
 mod matching;
+mod npm;
 mod pipeline;
 mod registry;
 mod report;

@@ -8,6 +8,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod npm;
 pub mod os;
 pub mod purl;
 pub mod python;

@@ -3,6 +3,7 @@
 
 pub mod apk;
 pub mod deb;
+pub mod npm;
 pub mod pep440;
 pub mod semver;
 
@@ -15,6 +16,8 @@ pub enum Scheme {
     Dpkg,
     Apk,
     SemVer,
+    /// node-semver (npm).
+    Npm,
 }
 
 impl Scheme {
@@ -25,7 +28,8 @@ impl Scheme {
             "pypi" => Scheme::Pep440,
             "debian" | "ubuntu" => Scheme::Dpkg,
             "alpine" => Scheme::Apk,
-            "semver" | "npm" | "crates.io" | "go" | "hex" | "pub" => Scheme::SemVer,
+            "npm" => Scheme::Npm,
+            "semver" | "crates.io" | "go" | "hex" | "pub" => Scheme::SemVer,
             _ => return None,
         })
     }
@@ -36,6 +40,7 @@ impl Scheme {
             Scheme::Dpkg => deb::compare(a, b),
             Scheme::Apk => apk::compare(a, b),
             Scheme::SemVer => semver::compare(a, b),
+            Scheme::Npm => npm::compare(a, b),
         }
     }
 
@@ -46,6 +51,7 @@ impl Scheme {
             Scheme::Dpkg => deb::parse(v).is_some(),
             Scheme::Apk => apk::is_valid(v.trim()),
             Scheme::SemVer => semver::parse(v).is_some(),
+            Scheme::Npm => npm::is_valid(v),
         }
     }
 
@@ -55,6 +61,7 @@ impl Scheme {
             Scheme::Dpkg => "dpkg",
             Scheme::Apk => "apk",
             Scheme::SemVer => "SemVer",
+            Scheme::Npm => "node-semver",
         }
     }
 }
@@ -79,6 +86,8 @@ mod tests {
             Some(Ordering::Less)
         );
         assert_eq!(compare("SEMVER", "v1.0.0", "1.0.1"), Some(Ordering::Less));
+        assert_eq!(compare("npm", "1.0.0-rc.1", "1.0.0"), Some(Ordering::Less));
+        assert_eq!(compare("npm", "1.0", "1.0.0"), None);
         assert_eq!(compare("Maven", "1.0", "1.0"), None);
     }
 }

@@ -9,12 +9,15 @@ mod bench;
 mod build;
 mod fixtures;
 mod lambda_zip;
+mod npm;
 
 const USAGE: &str = "usage:
   cargo xtask fixtures [--check]   build testdata/fixtures from testdata/src (--check: fail if stale)
   cargo xtask bench [OPTIONS]      speed and memory benchmarks (see `cargo xtask bench --help`)
   cargo xtask lambda-zip [--arch x86_64|arm64|all]
-                                   target/lambda/layerscan-<arch>.zip for the provided.al2023 runtime";
+                                   target/lambda/layerscan-<arch>.zip for the provided.al2023 runtime
+  cargo xtask npm-semver-oracle    testdata/npm/semver-order.json from npm's `semver` (needs node, npm, the npm registry)
+  cargo xtask npm-fixtures         npm trees and lockfiles under testdata/src (needs node, npm, the npm registry)";
 
 fn main() -> ExitCode {
     match run() {
@@ -41,6 +44,8 @@ fn run() -> Result<()> {
             fixtures::run(&root, check)
         }
         Some("bench") => bench::run(&root, &args[1..]),
+        Some("npm-semver-oracle") => npm::semver_oracle(&root),
+        Some("npm-fixtures") => npm::fixtures(&root),
         Some("lambda-zip") => lambda_zip::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
