@@ -12,3 +12,4 @@ mod matching;
 mod pipeline;
 mod registry;
 mod report;
+mod rpm;

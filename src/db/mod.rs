@@ -17,6 +17,7 @@ pub mod bundled;
 pub mod import;
 pub mod sqlite;
 pub mod update;
+pub mod updateinfo;
 
 pub use bundled::MemoryStore;
 pub use sqlite::SqliteStore;

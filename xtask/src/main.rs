@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod fixtures;
 mod lambda_zip;
+mod rpm;
 
 const USAGE: &str = "usage:
   cargo xtask fixtures [--check]   build testdata/fixtures from testdata/src (--check: fail if stale)
