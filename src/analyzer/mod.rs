@@ -7,6 +7,7 @@
 //! buffered until [`LayerAnalyzer::finish`].
 
 pub mod apk;
+pub mod coverage;
 pub mod dpkg;
 pub mod os;
 pub mod purl;
@@ -17,7 +18,7 @@ use crate::model::{OsInfo, PackageSet, PackageSetKind};
 use std::collections::BTreeMap;
 
 /// Bumped whenever analyzer output changes, so cached layer analyses are recomputed.
-pub const ANALYZER_VERSION: &str = "3";
+pub const ANALYZER_VERSION: &str = "4";
 
 /// Files bigger than this are skipped with a warning (a bomb where a METADATA should be).
 pub const MAX_FILE_SIZE: u64 = 64 << 20;
