@@ -8,8 +8,7 @@
 
 use crate::analyzer;
 use crate::model::{
-    CoverageGap, Inventory, LayerAnalysis, LayerGap, LayerInfo, LayerRef, PackageSet,
-    MAX_GAP_PATHS,
+    CoverageGap, Inventory, LayerAnalysis, LayerGap, LayerInfo, LayerRef, PackageSet, MAX_GAP_PATHS,
 };
 use crate::unpack::{join_path, normalize_path, split_parent};
 use std::collections::{BTreeMap, HashMap};

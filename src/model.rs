@@ -223,7 +223,9 @@ impl GapKind {
         match self {
             GapKind::RpmDatabase => "OS packages of this image (rpm database) were not checked",
             GapKind::NodeModules => "installed Node.js packages were not checked",
-            GapKind::NodeLockfile => "Node.js dependencies pinned in this lockfile were not checked",
+            GapKind::NodeLockfile => {
+                "Node.js dependencies pinned in this lockfile were not checked"
+            }
             GapKind::GoBinary => "Go modules compiled into this executable were not checked",
             GapKind::JavaArchive => "Java packages were not checked",
             GapKind::RubyGems => "Ruby gems were not checked",

@@ -82,8 +82,12 @@ pub fn by_path(path: &str) -> Option<PathMatch> {
         return Some(PathMatch::Gap(GapKind::RpmDatabase));
     }
     match base {
-        "package-lock.json" | "npm-shrinkwrap.json" | "yarn.lock" | "pnpm-lock.yaml"
-        | "bun.lock" | ".package-lock.json" => {
+        "package-lock.json"
+        | "npm-shrinkwrap.json"
+        | "yarn.lock"
+        | "pnpm-lock.yaml"
+        | "bun.lock"
+        | ".package-lock.json" => {
             return Some(PathMatch::Gap(GapKind::NodeLockfile));
         }
         "package.json" => {
@@ -108,7 +112,9 @@ pub fn by_path(path: &str) -> Option<PathMatch> {
         "Pipfile.lock" | "poetry.lock" | "uv.lock" | "pdm.lock" => {
             return Some(PathMatch::Gap(GapKind::PythonLockfile));
         }
-        "pom.properties" if dir.starts_with("META-INF/maven/") || dir.contains("/META-INF/maven/") => {
+        "pom.properties"
+            if dir.starts_with("META-INF/maven/") || dir.contains("/META-INF/maven/") =>
+        {
             return Some(PathMatch::Gap(GapKind::JavaArchive));
         }
         "gradle.lockfile" => return Some(PathMatch::Gap(GapKind::JavaArchive)),
@@ -232,10 +238,11 @@ pub fn recognize(path: &str, size: u64, reader: &mut dyn Read) -> io::Result<Opt
 
 /// `debug/buildinfo` looks for the magic on 16-byte boundaries.
 fn has_buildinfo_magic(window: &[u8]) -> bool {
-    window
-        .chunks(16)
-        .enumerate()
-        .any(|(i, _)| window.get(i * 16..).is_some_and(|w| w.starts_with(GO_BUILDINFO_MAGIC)))
+    window.chunks(16).enumerate().any(|(i, _)| {
+        window
+            .get(i * 16..)
+            .is_some_and(|w| w.starts_with(GO_BUILDINFO_MAGIC))
+    })
 }
 
 /// Little- or big-endian integer readers over a byte slice; `None` past the end.
@@ -332,10 +339,11 @@ fn has_go_note(p: &[u8], offset: u64, size: u64, big: bool) -> bool {
     };
     let b = Bytes { b: seg, big };
     let mut at = 0usize;
-    while let (Some(namesz), Some(descsz), Some(kind)) = (b.u32(at), b.u32(at + 4), b.u32(at + 8))
-    {
+    while let (Some(namesz), Some(descsz), Some(kind)) = (b.u32(at), b.u32(at + 4), b.u32(at + 8)) {
         let name_at = at + 12;
-        if kind == NOTE_GO_BUILDID && namesz == 4 && seg.get(name_at..name_at + 4) == Some(b"Go\0\0")
+        if kind == NOTE_GO_BUILDID
+            && namesz == 4
+            && seg.get(name_at..name_at + 4) == Some(b"Go\0\0")
         {
             return true;
         }
@@ -475,8 +483,14 @@ mod tests {
             ("var/lib/rpm/rpmdb.sqlite-shm", None),
             ("var/lib/rpm/Name", None),
             ("opt/var/lib/rpm/Packages", None),
-            ("nodejs/node_modules/lodash/package.json", Some(Gap(NodeModules))),
-            ("node_modules/@types/node/package.json", Some(Gap(NodeModules))),
+            (
+                "nodejs/node_modules/lodash/package.json",
+                Some(Gap(NodeModules)),
+            ),
+            (
+                "node_modules/@types/node/package.json",
+                Some(Gap(NodeModules)),
+            ),
             (
                 "app/node_modules/a/node_modules/b/package.json",
                 Some(Gap(NodeModules)),
@@ -487,7 +501,10 @@ mod tests {
             ("npm-shrinkwrap.json", Some(Gap(NodeLockfile))),
             ("app/yarn.lock", Some(Gap(NodeLockfile))),
             ("app/pnpm-lock.yaml", Some(Gap(NodeLockfile))),
-            ("app/node_modules/.package-lock.json", Some(Gap(NodeLockfile))),
+            (
+                "app/node_modules/.package-lock.json",
+                Some(Gap(NodeLockfile)),
+            ),
             ("srv/Gemfile.lock", Some(Gap(RubyGems))),
             (
                 "usr/local/bundle/specifications/rack-3.0.8.gemspec",
@@ -505,7 +522,10 @@ mod tests {
             ("app/poetry.lock", Some(Gap(PythonLockfile))),
             ("app/Pipfile.lock", Some(Gap(PythonLockfile))),
             ("app/uv.lock", Some(Gap(PythonLockfile))),
-            ("opt/conda/conda-meta/zlib-1.2.13-h5eee18b_0.json", Some(Gap(Conda))),
+            (
+                "opt/conda/conda-meta/zlib-1.2.13-h5eee18b_0.json",
+                Some(Gap(Conda)),
+            ),
             ("opt/conda/conda-meta/history", None),
             ("opt/app/lib/guava-31.1.jar", Some(Zip(JavaArchive))),
             ("opt/app/app.WAR", Some(Zip(JavaArchive))),
@@ -559,7 +579,10 @@ mod tests {
             "node_modules"
         );
         assert_eq!(
-            group_path(GapKind::RubyGems, "usr/local/bundle/specifications/rack.gemspec"),
+            group_path(
+                GapKind::RubyGems,
+                "usr/local/bundle/specifications/rack.gemspec"
+            ),
             "usr/local/bundle/specifications"
         );
         assert_eq!(
@@ -570,10 +593,7 @@ mod tests {
             group_path(GapKind::Conda, "opt/conda/conda-meta/zlib.json"),
             "opt/conda/conda-meta"
         );
-        assert_eq!(
-            group_path(GapKind::GoBinary, "usr/bin/app"),
-            "usr/bin/app"
-        );
+        assert_eq!(group_path(GapKind::GoBinary, "usr/bin/app"), "usr/bin/app");
     }
 
     #[test]

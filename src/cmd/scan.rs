@@ -114,7 +114,7 @@ pub fn inventory_report(source: &dyn Source, inventory: Inventory) -> Report {
     for gap in &inventory.gaps {
         tracing::warn!("not analysed: {}", gap.describe());
     }
-    let coverage = (!inventory.gaps.is_empty()).then(|| crate::model::Coverage {
+    let coverage = (!inventory.gaps.is_empty()).then_some(crate::model::Coverage {
         gaps: inventory.gaps,
     });
     Report {

@@ -107,11 +107,7 @@ pub fn redacted(report: &Report) -> std::borrow::Cow<'_, Report> {
     for (gi, g) in report.gaps().iter().enumerate() {
         if let Some(new) = g.layer.created_by.as_deref().and_then(&mut redact) {
             let rep = out.get_or_insert_with(|| report.clone());
-            if let Some(gap) = rep
-                .coverage
-                .as_mut()
-                .and_then(|c| c.gaps.get_mut(gi))
-            {
+            if let Some(gap) = rep.coverage.as_mut().and_then(|c| c.gaps.get_mut(gi)) {
                 gap.layer.created_by = Some(new);
             }
         }

@@ -798,7 +798,11 @@ fn add_coverage_content<W: Write>(
         Ok(())
     };
     let mut elf_bytes = 0u64;
-    for dir in ["/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
+    for dir in [
+        "/usr/bin",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+    ] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -828,7 +832,12 @@ fn add_coverage_content<W: Write>(
     for i in 0..5000 {
         let dir = format!("srv/app{index}/node_modules/pkg{i}");
         let manifest = format!(r#"{{"name":"pkg{i}","version":"1.0.{i}","main":"index.js"}}"#);
-        add(b, &format!("{dir}/package.json"), manifest.as_bytes(), 0o644)?;
+        add(
+            b,
+            &format!("{dir}/package.json"),
+            manifest.as_bytes(),
+            0o644,
+        )?;
         add(
             b,
             &format!("{dir}/index.js"),
@@ -870,7 +879,12 @@ fn bench_coverage(bin: &Path, img: &BigImage, runs: usize, work: &Path) -> Resul
         let without = measure_env(bin, &args, &off, false)?;
         for m in [&on, &without] {
             if !m.ok {
-                bail!("{} {} failed:\n{}", bin.display(), args.join(" "), tail(&m.stderr, 20));
+                bail!(
+                    "{} {} failed:\n{}",
+                    bin.display(),
+                    args.join(" "),
+                    tail(&m.stderr, 20)
+                );
             }
         }
         paired.push(on.wall.as_secs_f64() / without.wall.as_secs_f64());
