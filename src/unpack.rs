@@ -397,6 +397,10 @@ impl Collector {
         let out = self.analyzer.finish();
         let mut warnings = self.warnings;
         warnings.extend(out.warnings);
+        // A hostile tar's path or link target can be long: each warning is capped.
+        for w in &mut warnings {
+            crate::limits::cap_owned(w, crate::limits::MAX_MESSAGE);
+        }
         // A wanted file this layer rewrote but that yielded nothing (unparsable, over the size cap)
         // still hides what lower layers had at that path, as in the union filesystem.
         let mut whiteouts = self.whiteouts;

@@ -339,6 +339,22 @@ impl FindingKind {
     }
 }
 
+/// The webhook body for a scan that ran out of the invocation's time: which image, and what
+/// timed out (`message`).
+pub fn timed_out(event: &PushEvent, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "schema": SCHEMA,
+        "status": "timed_out",
+        "account": event.account,
+        "region": event.region,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "error": message,
+        "text": format!("layerscan: TIMED OUT {}@{}: {message}", event.repository, event.digest),
+    })
+}
+
 /// The Lambda response (and stderr line) for an event that is not scanned.
 pub fn ignored(reason: &str) -> serde_json::Value {
     serde_json::json!({"schema": SCHEMA, "status": "ignored", "reason": reason})
