@@ -8,6 +8,7 @@ mod db;
 mod expectations;
 mod fixtures;
 mod fuzz;
+mod golden;
 mod hook;
 mod limits;
 mod matching;
