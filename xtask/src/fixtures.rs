@@ -125,14 +125,6 @@ pub fn generate(src: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
         [
             ("python-layer.zip".to_string(), zip_of_tree(&layer)?),
             ("function.zip".to_string(), zip_of_tree(&function)?),
-            (
-                "nodejs-layer.zip".to_string(),
-                zip_of_tree(&Tree::from_dir(&src.join("nodejs-layer"))?)?,
-            ),
-            (
-                "node-function.zip".to_string(),
-                zip_of_tree(&Tree::from_dir(&src.join("node-function"))?)?,
-            ),
         ]
         .into(),
     );
