@@ -61,7 +61,10 @@ mod tests {
             location: Some("line 3".into()),
             message: "bad version".into(),
         };
-        assert_eq!(malformed.to_string(), "requirements.txt (line 3): bad version");
+        assert_eq!(
+            malformed.to_string(),
+            "requirements.txt (line 3): bad version"
+        );
         assert!(find(&anyhow::anyhow!("plain")).is_none());
     }
 }
