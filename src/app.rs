@@ -19,6 +19,9 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A full or closed stderr: drop the line. The default reports it with `eprintln!`, which
+        // panics on the same stderr.
+        .log_internal_errors(false)
         .with_target(false)
         .without_time()
         // Colour only for a person at a terminal, and never under NO_COLOR (no-color.org).

@@ -7,7 +7,9 @@
 //! `var/lib/dpkg/status` to add one package does not "introduce" the other hundred).
 
 use crate::analyzer;
-use crate::model::{Inventory, LayerAnalysis, LayerInfo, LayerRef, PackageSet};
+use crate::model::{
+    CoverageGap, Inventory, LayerAnalysis, LayerGap, LayerInfo, LayerRef, PackageSet, MAX_GAP_PATHS,
+};
 use crate::unpack::{join_path, normalize_path, split_parent};
 use std::collections::{BTreeMap, HashMap};
 
@@ -66,7 +68,36 @@ pub fn apply(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Inventory {
         os,
         package_sets,
         warnings: merged.warnings,
+        gaps: coverage_gaps(layers, merged.gaps),
     }
+}
+
+/// The surviving gaps, one per kind and layer (in layer order, then kind), with their file count
+/// and the first paths.
+fn coverage_gaps(layers: &[LayerRef], gaps: Vec<(usize, LayerGap)>) -> Vec<CoverageGap> {
+    let mut by: BTreeMap<(usize, crate::model::GapKind), (u64, Vec<String>)> = BTreeMap::new();
+    for (layer, gap) in gaps {
+        let entry = by.entry((layer, gap.kind)).or_default();
+        entry.0 += gap.files;
+        entry.1.push(gap.path);
+    }
+    by.into_iter()
+        .map(|((layer, kind), (files, mut paths))| {
+            paths.sort();
+            paths.dedup();
+            let path_count = paths.len();
+            paths.truncate(MAX_GAP_PATHS);
+            CoverageGap {
+                kind,
+                what: kind.what().to_string(),
+                meaning: kind.meaning().to_string(),
+                files,
+                paths,
+                path_count,
+                layer: layer_info(layers.get(layer)),
+            }
+        })
+        .collect()
 }
 
 /// The union view after all layers: surviving package sets, OS files and symlinks by path.
@@ -75,6 +106,8 @@ struct Merged {
     os_files: BTreeMap<String, String>,
     symlinks: BTreeMap<String, String>,
     warnings: Vec<String>,
+    /// Gaps that survive, with the index of the layer that holds them.
+    gaps: Vec<(usize, LayerGap)>,
 }
 
 fn merge(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Merged {
@@ -82,6 +115,7 @@ fn merge(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Merged {
     let mut os_files: BTreeMap<String, String> = BTreeMap::new();
     let mut symlinks: BTreeMap<String, String> = BTreeMap::new();
     let mut warnings = Vec::new();
+    let mut gaps: Vec<(usize, LayerGap)> = Vec::new();
 
     for (i, analysis) in analyses.into_iter().enumerate() {
         let info = layer_info(layers.get(i));
@@ -91,6 +125,7 @@ fn merge(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Merged {
             remove_where(&mut sets, |p| is_under(p, &d));
             remove_where(&mut os_files, |p| is_under(p, &d));
             remove_where(&mut symlinks, |p| is_under(p, &d));
+            gaps.retain(|(_, g)| !is_under(&g.path, &d));
         }
         for w in &analysis.whiteouts {
             let w = normalize_path(w);
@@ -100,11 +135,15 @@ fn merge(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Merged {
             remove_where(&mut sets, |p| is_at_or_under(p, &w));
             remove_where(&mut os_files, |p| is_at_or_under(p, &w));
             remove_where(&mut symlinks, |p| is_at_or_under(p, &w));
+            // A tree's gap goes only with the whole tree (or a parent): deleting some of its
+            // packages leaves the rest unchecked.
+            gaps.retain(|(_, g)| !is_at_or_under(&g.path, &w));
         }
         // What this layer adds.
         for (path, target) in analysis.symlinks {
             os_files.remove(&path);
             sets.remove(&path);
+            gaps.retain(|(_, g)| g.path != path);
             symlinks.insert(path, target);
         }
         for (path, content) in analysis.os_files {
@@ -137,6 +176,13 @@ fn merge(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Merged {
             set.path = path.clone();
             sets.insert(path, set);
         }
+        for gap in analysis.gaps {
+            // A file rewritten by this layer replaces the lower one; a tree gets a gap per layer.
+            if !analyzer::coverage::is_tree(gap.kind, &gap.path) {
+                gaps.retain(|(_, g)| g.path != gap.path);
+            }
+            gaps.push((i, gap));
+        }
         warnings.extend(analysis.warnings);
     }
     Merged {
@@ -144,6 +190,7 @@ fn merge(layers: &[LayerRef], analyses: Vec<LayerAnalysis>) -> Merged {
         os_files,
         symlinks,
         warnings,
+        gaps,
     }
 }
 

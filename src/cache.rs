@@ -84,7 +84,29 @@ impl LayerCache {
 
     fn read(&self, diff_id: &str) -> Option<Entry> {
         let path = self.entry_path(diff_id)?;
-        let bytes = std::fs::read(&path).ok()?;
+        // The version directory must be a directory of ours, not a link elsewhere.
+        let dir = self.root.join(ANALYZER_VERSION);
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.file_type().is_dir()) {
+            tracing::warn!(
+                "layer cache {} is not a directory; not using the cache",
+                dir.display()
+            );
+            return None;
+        }
+        let bytes = match crate::limits::read_regular_file(&path, crate::limits::MAX_CACHE_ENTRY) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                // A FIFO, a device, a symlink (to /dev/zero, out of the cache), a huge file: not
+                // ours. Dropped (the link itself, never its target) and recomputed.
+                tracing::warn!(
+                    "dropping layer cache entry {} ({e}); the layer is analysed again",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+        };
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(e) if e.analysis.diff_id.as_deref() == Some(diff_id) => Some(e),
             _ => {

@@ -74,6 +74,10 @@ pub struct ReportArgs {
     /// Exit code when findings at the chosen severities remain.
     #[arg(long, default_value_t = 0)]
     pub exit_code: i32,
+    /// Also exit with --exit-code when part of the target was not analysed (coverage gaps: an
+    /// rpm database, node_modules, Go executables, jars, ... that layerscan does not read).
+    #[arg(long)]
+    pub fail_on_incomplete: bool,
     /// Do not report vulnerabilities that have no fixed version yet.
     #[arg(long)]
     pub ignore_unfixed: bool,

@@ -14,10 +14,14 @@ pub mod cli;
 pub mod cmd;
 pub mod db;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gunzip;
 pub mod hook;
+pub mod limits;
 pub mod matcher;
 pub mod model;
+pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod report;

@@ -164,6 +164,159 @@ pub struct LayerAnalysis {
     pub opaque_dirs: Vec<String>,
     /// Non-fatal problems (malformed metadata, files skipped for size).
     pub warnings: Vec<String>,
+    /// What this layer holds that no analyzer reads.
+    #[serde(default)]
+    pub gaps: Vec<LayerGap>,
+}
+
+/// A kind of content the scanner recognises but does not analyse: its packages are not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GapKind {
+    /// `var/lib/rpm/rpmdb.sqlite`, `Packages`, `Packages.db` (and `usr/lib/sysimage/rpm`, ...).
+    RpmDatabase,
+    /// Installed npm packages: `node_modules/**/package.json`.
+    NodeModules,
+    /// `package-lock.json`, `npm-shrinkwrap.json`, `yarn.lock`, `pnpm-lock.yaml`, `bun.lock`.
+    NodeLockfile,
+    /// An executable with Go build information (its module list).
+    GoBinary,
+    /// `*.jar`, `*.war`, `*.ear`, extracted Maven `pom.properties`, `gradle.lockfile`.
+    JavaArchive,
+    /// `Gemfile.lock`, installed `specifications/*.gemspec`.
+    RubyGems,
+    /// `composer.lock`, `vendor/composer/installed.json`.
+    PhpComposer,
+    /// `*.deps.json`, `packages.lock.json`.
+    Dotnet,
+    /// `Cargo.lock`.
+    RustCargo,
+    /// `Pipfile.lock`, `poetry.lock`, `uv.lock`, `pdm.lock` (only `requirements*.txt` are read).
+    PythonLockfile,
+    /// A zipped Python egg (`*.egg`).
+    PythonEgg,
+    /// `conda-meta/*.json`.
+    Conda,
+}
+
+impl GapKind {
+    /// What was found, for people.
+    pub fn what(self) -> &'static str {
+        match self {
+            GapKind::RpmDatabase => "rpm package database",
+            GapKind::NodeModules => "installed npm packages (node_modules)",
+            GapKind::NodeLockfile => "npm/yarn/pnpm lockfile",
+            GapKind::GoBinary => "Go executable with build info",
+            GapKind::JavaArchive => "Java archive or Maven metadata",
+            GapKind::RubyGems => "Ruby gems (Gemfile.lock, gemspecs)",
+            GapKind::PhpComposer => "PHP Composer packages",
+            GapKind::Dotnet => ".NET dependency file",
+            GapKind::RustCargo => "Rust Cargo.lock",
+            GapKind::PythonLockfile => "Python lockfile (Pipfile.lock, poetry.lock, uv.lock)",
+            GapKind::PythonEgg => "zipped Python egg",
+            GapKind::Conda => "conda package metadata",
+        }
+    }
+
+    /// What the gap means for the verdict.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            GapKind::RpmDatabase => "OS packages of this image (rpm database) were not checked",
+            GapKind::NodeModules => "installed Node.js packages were not checked",
+            GapKind::NodeLockfile => {
+                "Node.js dependencies pinned in this lockfile were not checked"
+            }
+            GapKind::GoBinary => "Go modules compiled into this executable were not checked",
+            GapKind::JavaArchive => "Java packages were not checked",
+            GapKind::RubyGems => "Ruby gems were not checked",
+            GapKind::PhpComposer => "PHP packages were not checked",
+            GapKind::Dotnet => ".NET packages were not checked",
+            GapKind::RustCargo => "Rust crates pinned in this lockfile were not checked",
+            GapKind::PythonLockfile => {
+                "Python dependencies pinned in this lockfile were not checked"
+            }
+            GapKind::PythonEgg => "the Python package in this egg was not checked",
+            GapKind::Conda => "conda packages were not checked",
+        }
+    }
+
+    /// The kebab-case name (`rpm-database`), as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapKind::RpmDatabase => "rpm-database",
+            GapKind::NodeModules => "node-modules",
+            GapKind::NodeLockfile => "node-lockfile",
+            GapKind::GoBinary => "go-binary",
+            GapKind::JavaArchive => "java-archive",
+            GapKind::RubyGems => "ruby-gems",
+            GapKind::PhpComposer => "php-composer",
+            GapKind::Dotnet => "dotnet",
+            GapKind::RustCargo => "rust-cargo",
+            GapKind::PythonLockfile => "python-lockfile",
+            GapKind::PythonEgg => "python-egg",
+            GapKind::Conda => "conda",
+        }
+    }
+}
+
+/// One thing a layer holds that no analyzer reads: a file, or a tree of many small files counted
+/// at its directory (an installed `node_modules` is one gap, however many packages it has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerGap {
+    pub kind: GapKind,
+    /// The file, or the tree's directory (`app/node_modules`).
+    pub path: String,
+    /// Files recognised there.
+    pub files: u64,
+}
+
+/// Paths listed per [`CoverageGap`]; the rest are counted.
+pub const MAX_GAP_PATHS: usize = 5;
+
+/// What a scan did not analyse, per kind and layer, after the merge (whiteouts applied). In the
+/// JSON report, one entry of `Coverage.Gaps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CoverageGap {
+    pub kind: GapKind,
+    /// [`GapKind::what`].
+    pub what: String,
+    /// [`GapKind::meaning`].
+    pub meaning: String,
+    /// Files recognised in all (e.g. 50,000 `package.json`).
+    pub files: u64,
+    /// Where: files, or trees' directories; at most [`MAX_GAP_PATHS`], in path order.
+    pub paths: Vec<String>,
+    /// How many paths there are in all (`Paths` may list fewer).
+    pub path_count: usize,
+    /// The layer that holds it (absent for a directory or zip).
+    #[serde(default, skip_serializing_if = "LayerInfo::is_empty")]
+    pub layer: LayerInfo,
+}
+
+impl CoverageGap {
+    /// One line for people: "rpm package database at var/lib/rpm/rpmdb.sqlite: OS packages of this
+    /// image (rpm database) were not checked".
+    pub fn describe(&self) -> String {
+        let mut at = self.paths.join(", ");
+        if self.path_count > self.paths.len() {
+            at.push_str(&format!(" and {} more", self.path_count - self.paths.len()));
+        }
+        let files = if self.files as usize > self.path_count {
+            format!(" ({} files)", self.files)
+        } else {
+            String::new()
+        };
+        format!("{} at {at}{files}: {}", self.what, self.meaning)
+    }
+}
+
+/// Our addition (`Coverage`): what the scan recognised but did not analyse. Absent when nothing
+/// was left out that the scanner knows of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Coverage {
+    pub gaps: Vec<CoverageGap>,
 }
 
 /// The merged view of a target after whiteouts are applied.
@@ -173,6 +326,8 @@ pub struct Inventory {
     /// Package sets that survive the merge, in a stable order (by path).
     pub package_sets: Vec<PackageSet>,
     pub warnings: Vec<String>,
+    /// What was recognised but not analysed, in layer order.
+    pub gaps: Vec<CoverageGap>,
 }
 
 /// Severity levels, ordered from least to most severe.
@@ -363,4 +518,14 @@ pub struct Report {
     /// Ignore-file entries that had expired and so no longer applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expired_ignores: Vec<String>,
+    /// What was recognised but not analysed; absent when there is no gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+impl Report {
+    /// The coverage gaps (none when `Coverage` is absent).
+    pub fn gaps(&self) -> &[CoverageGap] {
+        self.coverage.as_ref().map_or(&[], |c| c.gaps.as_slice())
+    }
 }

@@ -28,6 +28,8 @@ pub struct Policy {
     pub severities: BTreeSet<Severity>,
     pub exit_code: i32,
     pub ignore_unfixed: bool,
+    /// `--fail-on-incomplete`: coverage gaps (content not analysed) also trigger `exit_code`.
+    pub fail_on_incomplete: bool,
     pub ignores: IgnoreList,
     /// The moment against which `exp:` / `expired_at` are compared (now, except in tests).
     pub now: OffsetDateTime,
@@ -429,6 +431,7 @@ impl Policy {
             severities: args.severity.iter().copied().collect(),
             exit_code: args.exit_code,
             ignore_unfixed: args.ignore_unfixed,
+            fail_on_incomplete: args.fail_on_incomplete,
             ignores,
             now: OffsetDateTime::now_utc(),
         })
@@ -440,6 +443,7 @@ impl Policy {
             severities: Severity::ALL.into_iter().collect(),
             exit_code: 0,
             ignore_unfixed: false,
+            fail_on_incomplete: false,
             ignores: IgnoreList::default(),
             now: OffsetDateTime::now_utc(),
         }
@@ -574,7 +578,13 @@ impl Policy {
         }
     }
 
-    /// 0, or `--exit-code` when findings at the chosen severities remain.
+    /// Does the policy fail this report because part of the target was not analysed?
+    pub fn fails_for_coverage(&self, report: &Report) -> bool {
+        self.fail_on_incomplete && !report.gaps().is_empty()
+    }
+
+    /// 0, or `--exit-code` when findings at the chosen severities remain (or, with
+    /// `--fail-on-incomplete`, when the report has coverage gaps).
     pub fn exit_code(&self, report: &Report) -> i32 {
         let remaining = report.results.iter().any(|r| {
             r.vulnerabilities
@@ -586,7 +596,7 @@ impl Policy {
                     .flatten()
                     .any(|m| self.severity_selected(m.severity))
         });
-        if remaining {
+        if remaining || self.fails_for_coverage(report) {
             self.exit_code
         } else {
             0

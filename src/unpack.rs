@@ -7,6 +7,7 @@
 //! digest and DiffID must cover every byte, including tar padding and trailing blocks, or a tampered
 //! tail would go unnoticed.
 
+use crate::analyzer::coverage::{self, GapCollector};
 use crate::analyzer::{self, LayerAnalyzer, MAX_FILE_SIZE};
 use crate::model::LayerAnalysis;
 use anyhow::{bail, Context};
@@ -160,7 +161,7 @@ impl Compression {
 }
 
 /// Read up to `buf.len()` bytes (fewer only at EOF).
-pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         let Some(rest) = buf.get_mut(n..) else { break };
@@ -306,6 +307,8 @@ struct Collector {
     kept_bytes: usize,
     /// Wanted paths this layer wrote (whatever the analyzers made of them).
     written: Vec<String>,
+    /// What no analyzer reads (see `analyzer::coverage`).
+    gaps: GapCollector,
 }
 
 impl Collector {
@@ -319,13 +322,23 @@ impl Collector {
             kept: HashMap::new(),
             kept_bytes: 0,
             written: Vec::new(),
+            gaps: GapCollector::default(),
         }
     }
 
-    /// A regular file. Only read when an analyzer wants it and it fits under the size cap; the
-    /// caller's reader skips whatever is left unread.
+    /// A regular file. Only read when an analyzer wants it and it fits under the size cap, or, when
+    /// none does, as far as the coverage recognizer needs; the caller's reader skips whatever is
+    /// left unread.
     fn file(&mut self, path: &str, declared_size: u64, reader: &mut dyn Read) -> io::Result<()> {
-        if path.is_empty() || !analyzer::required(path) {
+        if path.is_empty() {
+            return Ok(());
+        }
+        if !analyzer::required(path) {
+            if coverage::wants(path, declared_size) {
+                if let Some(kind) = coverage::recognize(path, declared_size, reader)? {
+                    self.gaps.add(kind, path);
+                }
+            }
             return Ok(());
         }
         self.written.push(path.to_string());
@@ -361,7 +374,11 @@ impl Collector {
 
     /// A hard link inside one layer: its target is an earlier entry of the same layer.
     fn hardlink(&mut self, path: &str, target: &str) {
-        if path.is_empty() || !analyzer::required(path) {
+        if path.is_empty() {
+            return;
+        }
+        if !analyzer::required(path) {
+            self.gaps.hardlink(path, target);
             return;
         }
         self.written.push(path.to_string());
@@ -380,6 +397,10 @@ impl Collector {
         let out = self.analyzer.finish();
         let mut warnings = self.warnings;
         warnings.extend(out.warnings);
+        // A hostile tar's path or link target can be long: each warning is capped.
+        for w in &mut warnings {
+            crate::limits::cap_owned(w, crate::limits::MAX_MESSAGE);
+        }
         // A wanted file this layer rewrote but that yielded nothing (unparsable, over the size cap)
         // still hides what lower layers had at that path, as in the union filesystem.
         let mut whiteouts = self.whiteouts;
@@ -398,6 +419,7 @@ impl Collector {
             whiteouts,
             opaque_dirs: self.opaque_dirs,
             warnings,
+            gaps: self.gaps.finish(),
         }
     }
 }
@@ -739,10 +761,11 @@ pub fn analyze_zip(path: &Path) -> anyhow::Result<LayerAnalysis> {
             }
             continue;
         }
-        if !analyzer::required(&norm) {
+        let wanted = analyzer::required(&norm);
+        if !wanted && !coverage::wants(&norm, size) {
             continue;
         }
-        if size > MAX_FILE_SIZE {
+        if wanted && size > MAX_FILE_SIZE {
             c.skip_for_size(&norm, size);
             continue;
         }
@@ -807,9 +830,17 @@ pub fn analyze_dir(root: &Path) -> anyhow::Result<LayerAnalysis> {
                 if name != ".git" && !pseudo {
                     stack.push((entry.path(), child_rel));
                 }
-            } else if ft.is_file() && analyzer::required(&child_rel) {
+            } else if ft.is_file() {
+                let wanted = analyzer::required(&child_rel);
+                // A stat only for what an analyzer wants, or what the recognizer might.
+                if !wanted && coverage::by_path(&child_rel).is_none() && !coverage::probes_sizes() {
+                    continue;
+                }
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                if size > MAX_FILE_SIZE {
+                if !wanted && !coverage::wants(&child_rel, size) {
+                    continue;
+                }
+                if wanted && size > MAX_FILE_SIZE {
                     c.skip_for_size(&child_rel, size);
                     continue;
                 }

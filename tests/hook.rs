@@ -854,6 +854,11 @@ fn docker_config_credentials_are_used_before_ecr() {
 
 /// The Runtime API: serves `events` in order, records what comes back, then goes away.
 fn runtime_api(events: Vec<Vec<u8>>) -> Server {
+    runtime_api_with(events, None)
+}
+
+/// Like [`runtime_api`]; each invocation's deadline is `deadline` after it was handed out.
+fn runtime_api_with(events: Vec<Vec<u8>>, deadline: Option<Duration>) -> Server {
     let queue = Arc::new(Mutex::new(
         events.into_iter().enumerate().collect::<Vec<_>>(),
     ));
@@ -866,12 +871,20 @@ fn runtime_api(events: Vec<Vec<u8>>) -> Server {
                     return None;
                 }
                 let (i, payload) = q.remove(0);
+                let deadline_ms = match deadline {
+                    Some(d) => (std::time::SystemTime::now() + d)
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis()
+                        .to_string(),
+                    None => "4102444800000".to_string(),
+                };
                 Some(Response {
                     status: 200,
                     headers: vec![
                         ("content-type".into(), "application/json".into()),
                         ("Lambda-Runtime-Aws-Request-Id".into(), format!("req-{i}")),
-                        ("Lambda-Runtime-Deadline-Ms".into(), "4102444800000".into()),
+                        ("Lambda-Runtime-Deadline-Ms".into(), deadline_ms),
                         (
                             "Lambda-Runtime-Invoked-Function-Arn".into(),
                             format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:scan"),
@@ -884,7 +897,7 @@ fn runtime_api(events: Vec<Vec<u8>>) -> Server {
                     body: payload,
                 })
             }
-            ("POST", p) if p.starts_with(base) => {
+            ("POST", p) if p.starts_with(base) || p == "/2018-06-01/runtime/init/error" => {
                 Some(Response::json(202, serde_json::json!({"status": "OK"})))
             }
             _ => Some(Response::json(
@@ -1034,6 +1047,139 @@ fn lambda_mode_reports_a_failed_scan_and_goes_on() {
     );
     assert_no_secrets("Lambda error", &post.text());
     assert_no_secrets("stderr", &stderr);
+}
+
+/// A registry that accepts connections and never answers.
+fn silent_registry() -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            if stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            if let Ok(c) = conn {
+                held.push(c);
+            }
+        }
+    });
+    (port, stop)
+}
+
+#[test]
+fn lambda_deadline_stops_the_scan_with_time_to_report_it() {
+    let ecr = ecr_api(ecr_token(TOKEN_PASSWORD), REGION);
+    let hook = webhook(200);
+    let (port, stop) = silent_registry();
+    let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let api = runtime_api_with(
+        vec![push_event(d, Some("v1")).to_string().into_bytes()],
+        Some(Duration::from_secs(8)),
+    );
+    let sb = Sandbox::new();
+    let started = std::time::Instant::now();
+    let out = aws_cmd(&sb, Some(&ecr.url()))
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+        // The AWS SDK passes `_X_AMZN_TRACE_ID` on as X-Amzn-Trace-Id inside Lambda.
+        .env("AWS_LAMBDA_FUNCTION_NAME", "scan")
+        .env_remove("_X_AMZN_TRACE_ID")
+        .args([
+            "hook",
+            "ecr",
+            "--registry",
+            &format!("127.0.0.1:{port}"),
+            "--insecure",
+            "--timeout",
+            "300",
+            "--webhook",
+            &format!("{}{WEBHOOK_SECRET_PATH}", hook.url()),
+        ])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect(("127.0.0.1", port));
+    let stderr = stderr_of(&out);
+    assert_no_panic(&out);
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?} {stderr}");
+    let reqs = api.requests();
+    let post = reqs.iter().find(|r| r.method == "POST").expect("an answer");
+    assert_eq!(post.path(), "/2018-06-01/runtime/invocation/req-0/error");
+    assert_eq!(
+        post.header("Lambda-Runtime-Function-Error-Type"),
+        Some("layerscan.Timeout")
+    );
+    let err: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
+    let msg = err["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("timed out") && msg.contains("deadline") && msg.contains(d),
+        "{msg}"
+    );
+    assert!(
+        stderr.contains("did not finish within the invocation's deadline"),
+        "{stderr}"
+    );
+    // The webhook heard it too.
+    let hooked: Vec<serde_json::Value> = hook
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(hooked.len(), 1, "{hooked:?}");
+    assert_eq!(hooked[0]["status"], "timed_out");
+    assert_eq!(hooked[0]["digest"], d);
+    // The runtime exits after a timed-out scan (it cannot be stopped): Lambda starts a new one.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The invocation's trace id reached the AWS SDK's request to ECR.
+    let ecr_reqs = ecr.requests();
+    assert!(!ecr_reqs.is_empty());
+    assert_eq!(
+        ecr_reqs[0].header("X-Amzn-Trace-Id"),
+        Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700"),
+        "{:?}",
+        ecr_reqs[0].headers
+    );
+    assert_no_secrets("stderr", &stderr);
+}
+
+#[test]
+fn lambda_configuration_errors_reach_init_error() {
+    for (hook_args, expect) in [
+        ("--no-such-flag", "--no-such-flag"),
+        ("--webhook ftp://example.com/x", "--webhook"),
+        ("--severity NOPE", "NOPE"),
+    ] {
+        let api = runtime_api(vec![]);
+        let sb = Sandbox::new();
+        let out = aws_cmd(&sb, None)
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+            .env("LAYERSCAN_HOOK_ARGS", hook_args)
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{hook_args}: {}",
+            stderr_of(&out)
+        );
+        let reqs = api.requests();
+        let post = reqs
+            .iter()
+            .find(|r| r.method == "POST")
+            .unwrap_or_else(|| panic!("{hook_args}: no init error posted: {reqs:?}"));
+        assert_eq!(post.path(), "/2018-06-01/runtime/init/error", "{hook_args}");
+        assert!(post
+            .header("Lambda-Runtime-Function-Error-Type")
+            .is_some_and(|t| t.starts_with("layerscan.")));
+        let err: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
+        let msg = err["errorMessage"].as_str().unwrap();
+        assert!(msg.contains(expect), "{hook_args}: {msg}");
+        assert!(!msg.contains('\u{1b}'), "no terminal escapes: {msg:?}");
+    }
 }
 
 // ---- layer ARN / URL ----

@@ -105,6 +105,7 @@ fn report(os: Option<(&str, &str)>, kind: &str, packages: Vec<Package>) -> Repor
         warnings: Vec::new(),
         advisory_source: None,
         expired_ignores: Vec::new(),
+        coverage: None,
     }
 }
 

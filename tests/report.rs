@@ -222,6 +222,7 @@ fn sample() -> Report {
             note: Some("a small bundled sample; run `layerscan db update` for full data".into()),
         }),
         expired_ignores: vec![],
+        coverage: None,
     }
 }
 
@@ -237,6 +238,7 @@ fn args(
         severity: severity.to_vec(),
         exit_code,
         ignore_unfixed,
+        fail_on_incomplete: false,
         ignorefile: ignorefile.to_path_buf(),
     }
 }

@@ -7,6 +7,7 @@
 //! buffered until [`LayerAnalyzer::finish`].
 
 pub mod apk;
+pub mod coverage;
 pub mod dpkg;
 pub mod os;
 pub mod purl;
@@ -17,7 +18,7 @@ use crate::model::{OsInfo, PackageSet, PackageSetKind};
 use std::collections::BTreeMap;
 
 /// Bumped whenever analyzer output changes, so cached layer analyses are recomputed.
-pub const ANALYZER_VERSION: &str = "3";
+pub const ANALYZER_VERSION: &str = "4";
 
 /// Files bigger than this are skipped with a warning (a bomb where a METADATA should be).
 pub const MAX_FILE_SIZE: u64 = 64 << 20;
@@ -130,7 +131,13 @@ impl LayerAnalyzer {
         }
     }
 
-    fn push_set(&mut self, path: &str, kind: PackageSetKind, packages: Vec<crate::model::Package>) {
+    fn push_set(
+        &mut self,
+        path: &str,
+        kind: PackageSetKind,
+        mut packages: Vec<crate::model::Package>,
+    ) {
+        crate::limits::retain_packages(path, &mut packages, &mut self.out.warnings);
         // Replace a set read earlier from the same path in this layer (a tar may hold a path twice;
         // the last entry wins, as on extraction).
         self.out.package_sets.retain(|s| s.path != path);
@@ -144,7 +151,15 @@ impl LayerAnalyzer {
     pub fn finish(mut self) -> AnalyzerOutput {
         let (sets, warnings) = requirements::resolve(&self.requirements);
         self.out.warnings.extend(warnings);
-        self.out.package_sets.extend(sets);
+        for mut set in sets {
+            crate::limits::retain_packages(&set.path, &mut set.packages, &mut self.out.warnings);
+            self.out.package_sets.push(set);
+        }
+        // Warnings quote their input (a line, a field): each is capped, so that their size
+        // grows with their number, not with the length of what they quote.
+        for w in &mut self.out.warnings {
+            crate::limits::cap_owned(w, crate::limits::MAX_MESSAGE);
+        }
         self.out.package_sets.sort_by(|a, b| a.path.cmp(&b.path));
         self.out
     }

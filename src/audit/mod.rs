@@ -107,6 +107,10 @@ pub fn fail(
     lines: Option<(u32, u32)>,
 ) -> Misconfiguration {
     let r = rule_by_id(id);
+    // Messages quote the file (a value, a line): capped, so a finding's size does not grow with
+    // the length of one line of input.
+    let message = crate::limits::message(message);
+    let resource = crate::limits::cap(resource, crate::limits::MAX_PACKAGE_FIELD);
     Misconfiguration {
         id: id.to_owned(),
         title: r.map_or_else(|| id.to_owned(), |r| r.title.to_owned()),
@@ -115,7 +119,7 @@ pub fn fail(
         resolution: r.map_or_else(String::new, |r| r.resolution.to_owned()),
         status: "FAIL".to_owned(),
         cause_metadata: CauseMetadata {
-            resource: (!resource.is_empty()).then(|| resource.to_owned()),
+            resource: (!resource.is_empty()).then(|| resource.clone().into_owned()),
             start_line: lines.map(|l| l.0),
             end_line: lines.map(|l| l.1),
         },

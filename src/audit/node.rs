@@ -219,10 +219,40 @@ fn clamp_line(l: u64) -> u32 {
     u32::try_from(l).unwrap_or(u32::MAX)
 }
 
+/// Bytes of tree one parse may build (nodes, strings, keys), counted as they are made. YAML
+/// aliases replay a subtree without copying the input, so a small file can expand to gigabytes
+/// (a "billion laughs"); serde-saphyr's budgets count events, this counts what they cost us. The
+/// allocator's own overhead roughly doubles it: the parse stays under 64 MiB.
+pub const MAX_TREE_BYTES: usize = 32 << 20;
+
+thread_local! {
+    static TREE_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn reset_tree_budget() {
+    TREE_BYTES.with(|b| b.set(0));
+}
+
+fn charge<E: de::Error>(bytes: usize) -> Result<(), E> {
+    TREE_BYTES.with(|b| {
+        let total = b.get().saturating_add(bytes);
+        b.set(total);
+        if total > MAX_TREE_BYTES {
+            Err(E::custom(format!(
+                "the document expands to more than {} MiB (aliases repeated too often?)",
+                MAX_TREE_BYTES >> 20
+            )))
+        } else {
+            Ok(())
+        }
+    })
+}
+
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s: Spanned<Tagged<Kind>> = Spanned::deserialize(d)?;
         let Tagged(kind, tag) = s.value;
+        charge::<D::Error>(std::mem::size_of::<Node>() + tag.as_ref().map_or(0, String::len))?;
         Ok(Node {
             tag,
             line: clamp_line(s.referenced.line()),
@@ -266,13 +296,16 @@ impl<'de> Visitor<'de> for KindVisitor {
     fn visit_f64<E>(self, v: f64) -> Result<Kind, E> {
         Ok(Kind::Float(v))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
+        charge::<E>(v.len())?;
         Ok(Kind::Str(v.to_owned()))
     }
-    fn visit_string<E>(self, v: String) -> Result<Kind, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Kind, E> {
+        charge::<E>(v.len())?;
         Ok(Kind::Str(v))
     }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Kind, E> {
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Kind, E> {
+        charge::<E>(v.len())?;
         Ok(Kind::Str(String::from_utf8_lossy(v).into_owned()))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Kind, A::Error> {
@@ -285,6 +318,7 @@ impl<'de> Visitor<'de> for KindVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Kind, A::Error> {
         let mut entries = Vec::new();
         while let Some(k) = a.next_key::<Spanned<KeyText>>()? {
+            charge::<A::Error>(std::mem::size_of::<Entry>() + k.value.0.len())?;
             let value = a.next_value::<Node>()?;
             entries.push(Entry {
                 key: k.value.0,
@@ -427,6 +461,7 @@ pub fn parse_with(text: &str, strict_json: bool) -> Result<Vec<Node>, ParseError
 }
 
 fn parse_documents_here(text: &str) -> Result<Vec<Node>, ParseError> {
+    reset_tree_budget();
     let looks_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
     // JSON first, with exact lines; a document that is not JSON may still be YAML flow
     // (`{a: 1}`), and when neither accepts it the JSON error is the useful one.

@@ -8,10 +8,10 @@ pub fn run(cmd: CacheCommand) -> anyhow::Result<i32> {
             let dir = crate::cli::cache_dir(cache_dir.as_ref());
             let cache = LayerCache::new(layers_dir(&dir));
             let removed = cache.clean()?;
-            eprintln!(
+            crate::output::line_to_stderr(&format!(
                 "removed {removed} cached layer analyses from {}",
                 cache.root().display()
-            );
+            ));
             Ok(0)
         }
     }

@@ -78,6 +78,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<i32> {
         warnings: scan.warnings,
         advisory_source: None,
         expired_ignores: Vec::new(),
+        coverage: None,
     };
     crate::cmd::emit(report, &args.report)
 }

@@ -14,7 +14,7 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
             let path = db_path(&cache);
             let inputs: Vec<ImportInput> = paths.into_iter().map(ImportInput::path).collect();
             let summary = import(&path, &inputs)?;
-            eprint!("{}", import_summary(&summary, inputs.len()));
+            crate::output::to_stderr(&import_summary(&summary, inputs.len()));
             Ok(0)
         }
         DbCommand::Update {
@@ -82,7 +82,7 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
             } else {
                 let _ = writeln!(out, "advisory database {} is up to date", path.display());
             }
-            eprint!("{out}");
+            crate::output::to_stderr(&out);
             Ok(0)
         }
         DbCommand::Status { cache_dir, format } => {

@@ -39,11 +39,8 @@ struct Hook {
 }
 
 fn ecr(mut args: EcrHookArgs) -> anyhow::Result<i32> {
-    args.db.cache_dir = crate::hook::writable_cache_dir(args.db.cache_dir.as_ref());
-    let webhook = args.webhook.as_deref().map(Webhook::parse).transpose()?;
-    if let Some(host) = &args.registry {
-        validate_registry_host(host)?;
-    }
+    // In Lambda, every configuration error must reach the Runtime API's init-error endpoint (or
+    // the function just "exits" with nothing in its logs but our stderr): the API first.
     let lambda_api = match (&args.event, std::env::var("AWS_LAMBDA_RUNTIME_API")) {
         (Some(_), _) => None,
         (None, Ok(api)) => Some(RuntimeApi::new(&api)?),
@@ -52,16 +49,21 @@ fn ecr(mut args: EcrHookArgs) -> anyhow::Result<i32> {
              a Lambda custom runtime, and AWS_LAMBDA_RUNTIME_API is not set"
         ),
     };
-    if args.event.as_deref() == Some("-") && args.registry_args.password_stdin {
-        bail!("--event - and --password-stdin both read stdin; pass the event as a file");
-    }
-    let fips = std::env::var("AWS_USE_FIPS_ENDPOINT").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     let setup = (|| {
+        args.db.cache_dir = crate::hook::writable_cache_dir(args.db.cache_dir.as_ref());
+        let webhook = args.webhook.as_deref().map(Webhook::parse).transpose()?;
+        if let Some(host) = &args.registry {
+            validate_registry_host(host)?;
+        }
+        if args.event.as_deref() == Some("-") && args.registry_args.password_stdin {
+            bail!("--event - and --password-stdin both read stdin; pass the event as a file");
+        }
         // Checked once up front so that a bad ignore file fails before any event is taken.
         Policy::from_args(&args.report)?;
-        fixed_credentials(&args.registry_args)
+        let fixed = fixed_credentials(&args.registry_args)?;
+        Ok((webhook, fixed))
     })();
-    let fixed_credentials = match (setup, &lambda_api) {
+    let (webhook, fixed_credentials) = match (setup, &lambda_api) {
         (Ok(c), _) => c,
         (Err(e), Some(api)) => {
             let _ = api.init_error("layerscan.InitError", &format!("{e:#}"));
@@ -69,15 +71,16 @@ fn ecr(mut args: EcrHookArgs) -> anyhow::Result<i32> {
         }
         (Err(e), None) => return Err(e),
     };
-    let hook = Hook {
+    let fips = std::env::var("AWS_USE_FIPS_ENDPOINT").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let hook = std::sync::Arc::new(Hook {
         args,
         webhook,
         fips,
         fixed_credentials,
-    };
+    });
     match lambda_api {
         Some(api) => {
-            crate::hook::lambda::serve(&api, |payload| hook.invocation(payload))?;
+            crate::hook::lambda::serve(&api, |inv| hook.invocation(inv))?;
             Ok(0)
         }
         None => hook.cli(),
@@ -97,7 +100,9 @@ impl Hook {
         let event = match event::parse(&bytes).with_context(|| format!("event {shown}"))? {
             Parsed::Ignored(reason) => {
                 if tracing::enabled!(tracing::Level::WARN) {
-                    eprintln!("layerscan hook ecr: ignoring event {shown}: {reason}");
+                    crate::output::line_to_stderr(&format!(
+                        "layerscan hook ecr: ignoring event {shown}: {reason}"
+                    ));
                 }
                 return Ok(0);
             }
@@ -112,28 +117,43 @@ impl Hook {
         Ok(policy.exit_code(&report))
     }
 
-    /// One Lambda invocation: the payload is the event, the response the summary.
-    fn invocation(&self, payload: &[u8]) -> Outcome {
-        let event = match event::parse(payload) {
+    /// One Lambda invocation: the payload is the event, the response the summary. The scan runs
+    /// on its own thread, bounded by the invocation's deadline: with the margin left, the error
+    /// (saying what timed out) is posted, logged and sent to the webhook, which a "Task timed
+    /// out" from the platform never is.
+    fn invocation(self: &std::sync::Arc<Self>, inv: &crate::hook::lambda::Invocation) -> Outcome {
+        let event = match event::parse(&inv.payload) {
             Ok(Parsed::Push(e)) => e,
             Ok(Parsed::Ignored(reason)) => {
                 let body = summary::ignored(&reason);
                 if tracing::enabled!(tracing::Level::WARN) {
-                    eprintln!("{body}");
+                    crate::output::line_to_stderr(&body.to_string());
                 }
                 return Outcome::Response(body);
             }
             Err(e) => return Outcome::Error("layerscan.InvalidEvent", format!("{e:#}")),
         };
-        let scanned = self.scan(&event).and_then(|(report, summary, _)| {
-            if let Some(out) = self.args.report.output.as_deref() {
-                let bytes = crate::report::render(&report, self.args.report.format)?;
-                crate::report::write_output(&bytes, Some(out))?;
-            }
-            Ok(summary)
-        });
+        let started = std::time::Instant::now();
+        let budget = inv.budget();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let hook = std::sync::Arc::clone(self);
+        let ev = event.clone();
+        let spawned = std::thread::Builder::new()
+            .name("scan".to_owned())
+            .spawn(move || {
+                let _ = tx.send(hook.scan_and_write(&ev));
+            });
+        if let Err(e) = spawned {
+            return Outcome::Error("layerscan.ScanError", format!("starting the scan: {e}"));
+        }
+        let scanned = match budget {
+            Some(b) => rx.recv_timeout(b),
+            None => rx
+                .recv()
+                .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
+        };
         match scanned {
-            Ok(summary) => {
+            Ok(Ok(summary)) => {
                 self.publish(&summary);
                 match serde_json::to_value(&summary) {
                     Ok(v) => Outcome::Response(v),
@@ -143,8 +163,50 @@ impl Hook {
                     ),
                 }
             }
-            Err(e) => Outcome::Error("layerscan.ScanError", format!("{e:#}")),
+            Ok(Err(e)) => Outcome::Error("layerscan.ScanError", format!("{e:#}")),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Outcome::Error(
+                "layerscan.ScanError",
+                format!(
+                    "scanning {}@{}: the scan stopped without a result",
+                    event.repository, event.digest
+                ),
+            ),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let left = inv
+                    .deadline
+                    .and_then(|d| d.duration_since(std::time::SystemTime::now()).ok())
+                    .unwrap_or_default();
+                let message = format!(
+                    "timed out: the scan of {}@{} did not finish within the invocation's deadline \
+                     (stopped after {:.1} s with {:.1} s left); raise the function's timeout or \
+                     memory, or pass a smaller --timeout",
+                    event.repository,
+                    event.digest,
+                    started.elapsed().as_secs_f64(),
+                    left.as_secs_f64()
+                );
+                tracing::error!("{message}");
+                let body = summary::timed_out(&event, &message);
+                if let Some(w) = &self.webhook {
+                    // Within what is left, so that the error still reaches the Runtime API.
+                    let within = left.saturating_sub(Duration::from_millis(500));
+                    if let Err(e) = w.post_within(&body, within.max(Duration::from_millis(200))) {
+                        tracing::warn!("webhook {}: not delivered: {e:#}", w.shown);
+                    }
+                }
+                Outcome::TimedOut(message)
+            }
         }
+    }
+
+    /// The scan of one invocation and, with `--output`, its report written.
+    fn scan_and_write(&self, event: &PushEvent) -> anyhow::Result<Summary> {
+        let (report, summary, _) = self.scan(event)?;
+        if let Some(out) = self.args.report.output.as_deref() {
+            let bytes = crate::report::render(&report, self.args.report.format)?;
+            crate::report::write_output(&bytes, Some(out))?;
+        }
+        Ok(summary)
     }
 
     /// Pull, scan, apply the policy. The report comes back filtered, as it is rendered.
@@ -214,7 +276,7 @@ impl Hook {
     fn publish(&self, summary: &Summary) {
         if tracing::enabled!(tracing::Level::WARN) {
             if let Ok(line) = serde_json::to_string(summary) {
-                eprintln!("{line}");
+                crate::output::line_to_stderr(&line);
             }
         }
         if let Some(w) = &self.webhook {
@@ -310,8 +372,14 @@ impl Webhook {
 
     /// POST the summary; one retry on a connection error, 429 or 5xx.
     fn post(&self, summary: &Summary) -> anyhow::Result<()> {
+        self.post_within(summary, Duration::from_secs(15))
+    }
+
+    /// POST `body`, each attempt bounded by `timeout`.
+    fn post_within(&self, body: &impl serde::Serialize, timeout: Duration) -> anyhow::Result<()> {
+        let summary = body;
         let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(15))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("layerscan/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -110,6 +110,13 @@ pub fn inventory_report(source: &dyn Source, inventory: Inventory) -> Report {
     for w in &inventory.warnings {
         tracing::warn!("{w}");
     }
+    // Never a silent "clean": what was not analysed goes to stderr as well as into the report.
+    for gap in &inventory.gaps {
+        tracing::warn!("not analysed: {}", gap.describe());
+    }
+    let coverage = (!inventory.gaps.is_empty()).then_some(crate::model::Coverage {
+        gaps: inventory.gaps,
+    });
     Report {
         schema_version: 2,
         created_at: now_rfc3339(),
@@ -131,6 +138,7 @@ pub fn inventory_report(source: &dyn Source, inventory: Inventory) -> Report {
         warnings: inventory.warnings,
         advisory_source: None,
         expired_ignores: Vec::new(),
+        coverage,
     }
 }
 

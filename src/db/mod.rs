@@ -86,7 +86,18 @@ pub fn open_for_scan(
     let cache = crate::cli::cache_dir(args.cache_dir.as_ref());
     let path = db_path(&cache);
     let mut warnings = Vec::new();
-    if !path.exists() {
+    if crate::limits::is_regular_file(&path) == Some(false) {
+        // Not a file we wrote (a FIFO would hang the open, a link may point anywhere): drop it
+        // (the link, never its target) and scan with the bundled data.
+        let w = format!(
+            "advisory database {} is not a regular file; removed it (run `layerscan db update`)",
+            path.display()
+        );
+        tracing::warn!("{w}");
+        let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir(&path));
+        warnings.push(w);
+    }
+    if crate::limits::is_regular_file(&path).is_none() {
         let store = MemoryStore::bundled()?;
         let note = bundled_note(store.len());
         warnings.push(note.clone());
@@ -187,6 +198,58 @@ pub(crate) fn remove_leftovers(dir: &Path) {
                 .is_some_and(|age| age > std::time::Duration::from_secs(3600));
             if old {
                 let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// On any open of the database: remove what killed imports and downloads left behind, without
+/// waiting for the next import. Their names carry the writer's pid: a file whose process is gone
+/// is removed — an import's temp only when no import holds the lock (another container sharing
+/// the cache dir has other pids), a download's when nothing wrote it for a minute.
+pub(crate) fn remove_dead_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut lock_checked: Option<bool> = None;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let (rest, is_import) = if let Some(r) = name.strip_prefix(".advisories.sqlite.tmp-") {
+            (r, true)
+        } else if let Some(r) = name.strip_prefix(".download-") {
+            // `.download-<base>-<pid>-<stamp>.zip`: the pid is the second field from the end.
+            (r.rsplitn(3, '-').nth(1).unwrap_or(""), false)
+        } else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let idle = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        let remove = if is_import {
+            !*lock_checked.get_or_insert_with(|| sqlite::import_running(dir))
+        } else {
+            idle
+        };
+        if remove {
+            tracing::debug!(
+                "removing {} left by a killed import",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_file(entry.path());
+            // SQLite's side files of the temp database.
+            for suffix in ["-journal", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("{name}{suffix}")));
             }
         }
     }

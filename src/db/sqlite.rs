@@ -218,6 +218,16 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Open read-only and check the schema version.
     pub fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        // A FIFO would hang sqlite's open, a link could point anywhere (`/dev/zero`).
+        if crate::limits::is_regular_file(path) == Some(false) {
+            anyhow::bail!(
+                "advisory database {} is not a regular file; remove it and run `layerscan db update`",
+                path.display()
+            );
+        }
+        if let Some(dir) = path.parent() {
+            super::remove_dead_leftovers(dir);
+        }
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -369,7 +379,7 @@ fn read_feeds(conn: &Connection) -> rusqlite::Result<(Vec<FeedStatus>, BTreeMap<
 
 /// Read the status of the database at `path`, or `None` when there is none.
 pub fn status_at(path: &Path) -> anyhow::Result<Option<DbStatus>> {
-    if !path.exists() {
+    if crate::limits::is_regular_file(path).is_none() {
         return Ok(None);
     }
     SqliteStore::open(path)?.status().map(Some)
@@ -648,6 +658,25 @@ pub const LOCK_FILE: &str = ".import.lock";
 
 /// How long an import waits for another one to finish.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
+
+/// Is an import into `dir` running right now (its lock held)? Never waits, never creates the lock.
+pub(crate) fn import_running(dir: &Path) -> bool {
+    let path = dir.join(LOCK_FILE);
+    if crate::limits::is_regular_file(&path) != Some(true) {
+        return false;
+    }
+    let Ok(conn) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+        return true;
+    };
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    match conn.execute_batch("BEGIN EXCLUSIVE") {
+        Ok(()) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            false
+        }
+        Err(_) => true,
+    }
+}
 
 fn lock_dir(dir: &Path) -> anyhow::Result<Connection> {
     let path = dir.join(LOCK_FILE);

@@ -25,7 +25,30 @@ pub struct RuntimeApi {
 pub struct Invocation {
     pub request_id: String,
     pub payload: Vec<u8>,
+    /// `Lambda-Runtime-Deadline-Ms`: when the platform kills the invocation ("Task timed out").
+    pub deadline: Option<std::time::SystemTime>,
+    /// `Lambda-Runtime-Trace-Id` (X-Ray), passed on as `_X_AMZN_TRACE_ID`.
+    pub trace_id: Option<String>,
 }
+
+impl Invocation {
+    /// How long the work of this invocation may run: until the deadline less a margin to post
+    /// the error, log it and send the webhook (10% of the time left, at least 2 s and at most
+    /// 10 s, never more than half). `None` without a deadline.
+    pub fn budget(&self) -> Option<Duration> {
+        let left = self
+            .deadline?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let margin = (left / 10)
+            .clamp(Duration::from_secs(2), Duration::from_secs(10))
+            .min(left / 2);
+        Some(left.saturating_sub(margin))
+    }
+}
+
+/// The name the X-Ray SDKs (and the AWS SDK) read the trace header from.
+pub const TRACE_ID_ENV: &str = "_X_AMZN_TRACE_ID";
 
 /// Why `next` returned no invocation.
 #[derive(Debug)]
@@ -92,12 +115,24 @@ impl RuntimeApi {
                 "invocation {id}: payload larger than {MAX_PAYLOAD} bytes"
             )));
         }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let deadline = header("Lambda-Runtime-Deadline-Ms")
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms));
+        let trace_id = header("Lambda-Runtime-Trace-Id").filter(|t| valid_trace_id(t));
         let payload = resp
             .bytes()
             .map_err(|e| NextError::Gone(anyhow!("reading invocation {id}: {}", chain(e))))?;
         Ok(Invocation {
             request_id: id,
             payload: payload.to_vec(),
+            deadline,
+            trace_id,
         })
     }
 
@@ -166,16 +201,27 @@ fn valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// `Root=1-...;Parent=...;Sampled=1`: printable ASCII without spaces, bounded.
+fn valid_trace_id(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 512 && t.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// How one invocation ended.
 pub enum Outcome {
     Response(serde_json::Value),
     /// `(errorType, message)`.
     Error(&'static str, String),
+    /// The work ran out of time and is still running on its thread: the error is posted, then the
+    /// runtime exits, so that Lambda starts a fresh one (a stuck scan cannot be cancelled).
+    TimedOut(String),
 }
 
 /// Serve invocations until the API goes away. Returns how many were served. A Runtime API that
 /// cannot be reached on the first call is an error (a wrong `AWS_LAMBDA_RUNTIME_API`).
-pub fn serve(api: &RuntimeApi, mut handle: impl FnMut(&[u8]) -> Outcome) -> anyhow::Result<u64> {
+pub fn serve(
+    api: &RuntimeApi,
+    mut handle: impl FnMut(&Invocation) -> Outcome,
+) -> anyhow::Result<u64> {
     let mut served: u64 = 0;
     loop {
         let inv = match api.next() {
@@ -198,18 +244,34 @@ pub fn serve(api: &RuntimeApi, mut handle: impl FnMut(&[u8]) -> Outcome) -> anyh
             }
         };
         served += 1;
-        let id = inv.request_id;
-        match handle(&inv.payload) {
+        let id = inv.request_id.clone();
+        // As the managed runtimes do: the trace header of this invocation, for the X-Ray SDKs and
+        // the AWS SDK. Set between invocations, while no scan of ours runs.
+        match &inv.trace_id {
+            Some(t) => std::env::set_var(TRACE_ID_ENV, t),
+            None => std::env::remove_var(TRACE_ID_ENV),
+        }
+        match handle(&inv) {
             Outcome::Response(body) => {
                 if let Err(e) = api.respond(&id, &body) {
                     tracing::error!("invocation {id}: {e:#}");
                 }
             }
             Outcome::Error(kind, message) => {
-                eprintln!("error: invocation {id}: {message}");
+                crate::output::line_to_stderr(&format!("error: invocation {id}: {message}"));
                 if let Err(e) = api.fail(&id, kind, &message) {
                     tracing::error!("invocation {id}: {e:#}");
                 }
+            }
+            Outcome::TimedOut(message) => {
+                crate::output::line_to_stderr(&format!("error: invocation {id}: {message}"));
+                if let Err(e) = api.fail(&id, "layerscan.Timeout", &message) {
+                    tracing::error!("invocation {id}: {e:#}");
+                }
+                bail!(
+                    "invocation {id} ran out of time; exiting so that Lambda starts a fresh \
+                     runtime for the next one (the unfinished scan cannot be stopped)"
+                );
             }
         }
     }
@@ -237,7 +299,7 @@ mod tests {
         };
         let api = RuntimeApi::new(&format!("127.0.0.1:{port}")).unwrap();
         let mut calls = 0;
-        let e = serve(&api, |_| {
+        let e = serve(&api, |_: &Invocation| {
             calls += 1;
             Outcome::Response(serde_json::json!({}))
         })

@@ -32,6 +32,23 @@ pub fn lambda_bootstrap_args() -> Option<Vec<OsString>> {
     Some(out)
 }
 
+/// Tell the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`) that initialisation failed, before the
+/// process exits: bad arguments, a bad configuration. Best effort: a failure to post is logged.
+pub fn lambda_init_error(message: &str) {
+    let Ok(host) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let message = crate::limits::cap(message.trim_end(), crate::limits::MAX_MESSAGE);
+    match lambda::RuntimeApi::new(&host) {
+        Ok(api) => {
+            if let Err(e) = api.init_error("layerscan.InvalidArguments", &message) {
+                crate::output::line_to_stderr(&format!("error: {e:#}"));
+            }
+        }
+        Err(e) => crate::output::line_to_stderr(&format!("error: {e:#}")),
+    }
+}
+
 /// The cache dir to use when none was given: the platform default when it is writable, else
 /// `$TMPDIR/layerscan` (Lambda: `/tmp/layerscan`, the only writable place there).
 pub fn writable_cache_dir(explicit: Option<&PathBuf>) -> Option<PathBuf> {

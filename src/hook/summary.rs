@@ -90,6 +90,19 @@ pub struct TopFinding {
     pub title: Option<String>,
 }
 
+/// One coverage gap in the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryGap {
+    /// `rpm-database`, `node-modules`, `go-binary`, ... (as `Coverage.Gaps[].Kind` in the report).
+    pub kind: &'static str,
+    pub what: &'static str,
+    pub meaning: &'static str,
+    pub files: u64,
+    /// At most [`crate::model::MAX_GAP_PATHS`] paths; `path_count` counts all of them.
+    pub paths: Vec<String>,
+    pub path_count: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub schema: &'static str,
@@ -113,6 +126,9 @@ pub struct Summary {
     pub packages: usize,
     /// The most severe findings (at most [`TOP`]), most severe first.
     pub top_findings: Vec<TopFinding>,
+    /// What was recognised but not analysed (its packages were not checked), one per kind and
+    /// layer; empty when there is no gap.
+    pub coverage_gaps: Vec<SummaryGap>,
     /// A few lines for a chat channel (Slack/Teams incoming webhooks show `text`).
     pub text: String,
 }
@@ -185,7 +201,19 @@ impl Summary {
         let total = findings.len();
         findings.truncate(TOP);
         let exit_code = policy.exit_code(report);
-        let verdict = if total > 0 {
+        let coverage_gaps: Vec<SummaryGap> = report
+            .gaps()
+            .iter()
+            .map(|g| SummaryGap {
+                kind: g.kind.as_str(),
+                what: g.kind.what(),
+                meaning: g.kind.meaning(),
+                files: g.files,
+                paths: g.paths.iter().map(|p| safe(p, 200)).collect(),
+                path_count: g.path_count,
+            })
+            .collect();
+        let verdict = if total > 0 || policy.fails_for_coverage(report) {
             Verdict::Fail
         } else {
             Verdict::Pass
@@ -208,6 +236,7 @@ impl Summary {
             misconfigurations,
             packages,
             top_findings: findings,
+            coverage_gaps,
             text: String::new(),
         };
         s.text = s.render_text(total);
@@ -229,6 +258,24 @@ impl Summary {
             "layerscan: {verdict} {name} ({short}) in account {} {}\n",
             self.account, self.region
         );
+        if !self.coverage_gaps.is_empty() {
+            let parts: Vec<String> = self
+                .coverage_gaps
+                .iter()
+                .map(|g| {
+                    let more = g.path_count.saturating_sub(g.paths.len());
+                    let mut at = g.paths.join(", ");
+                    if more > 0 {
+                        at.push_str(&format!(" and {more} more"));
+                    }
+                    format!("{} ({at})", g.what)
+                })
+                .collect();
+            out.push_str(&format!(
+                "NOT ANALYSED, packages not checked: {}\n",
+                parts.join("; ")
+            ));
+        }
         if total == 0 {
             out.push_str(&format!(
                 "No findings at {} ({} packages scanned).",
@@ -292,6 +339,22 @@ impl FindingKind {
     }
 }
 
+/// The webhook body for a scan that ran out of the invocation's time: which image, and what
+/// timed out (`message`).
+pub fn timed_out(event: &PushEvent, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "schema": SCHEMA,
+        "status": "timed_out",
+        "account": event.account,
+        "region": event.region,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "error": message,
+        "text": format!("layerscan: TIMED OUT {}@{}: {message}", event.repository, event.digest),
+    })
+}
+
 /// The Lambda response (and stderr line) for an event that is not scanned.
 pub fn ignored(reason: &str) -> serde_json::Value {
     serde_json::json!({"schema": SCHEMA, "status": "ignored", "reason": reason})
@@ -349,6 +412,7 @@ mod tests {
             warnings: vec![],
             advisory_source: None,
             expired_ignores: vec![],
+            coverage: None,
         }
     }
 

@@ -104,6 +104,14 @@ pub fn redacted(report: &Report) -> std::borrow::Cow<'_, Report> {
             }
         }
     }
+    for (gi, g) in report.gaps().iter().enumerate() {
+        if let Some(new) = g.layer.created_by.as_deref().and_then(&mut redact) {
+            let rep = out.get_or_insert_with(|| report.clone());
+            if let Some(gap) = rep.coverage.as_mut().and_then(|c| c.gaps.get_mut(gi)) {
+                gap.layer.created_by = Some(new);
+            }
+        }
+    }
     match out {
         Some(r) => Cow::Owned(r),
         None => Cow::Borrowed(report),
@@ -173,71 +181,10 @@ impl Counts {
     }
 }
 
-/// Write the rendered report to `path` (atomically: a temporary file in the same directory, then
-/// a rename) or to stdout.
+/// Write the rendered report to `path` or to stdout (see [`crate::output::write_report`]: a
+/// regular file atomically, a device, FIFO or descriptor in place).
 pub fn write_output(bytes: &[u8], path: Option<&Path>) -> anyhow::Result<()> {
-    use std::io::Write;
-    match path {
-        Some(p) => write_atomic(p, bytes)
-            .with_context(|| format!("writing the report to {}", p.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes)?;
-            out.flush()?;
-        }
-    }
-    Ok(())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    if path.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "is a directory",
-        ));
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mut attempt = 0u32;
-    let (tmp, mut file) = loop {
-        let tmp = dir.join(format!(
-            ".{name}.tmp-{}-{nanos}-{attempt}",
-            std::process::id()
-        ));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| {
-            drop(file);
-            std::fs::rename(&tmp, path)
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::output::write_report(bytes, path)
 }
 
 /// Replace control characters (ANSI escapes, newlines) in text from outside so that a crafted

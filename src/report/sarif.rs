@@ -336,11 +336,40 @@ pub fn to_value(report: &Report) -> Value {
     driver.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
     driver.insert("informationUri".into(), json!(INFORMATION_URI));
     driver.insert("rules".into(), Value::Array(rules.list));
+    // Coverage gaps: what the tool could not analyse is a tool execution notification (SARIF
+    // 2.1.0 §3.20.21), not a result: GitHub code scanning shows it without opening an alert.
+    let notifications: Vec<Value> = report
+        .gaps()
+        .iter()
+        .map(|g| {
+            let locations: Vec<Value> = g
+                .paths
+                .iter()
+                .map(|p| {
+                    json!({
+                        "physicalLocation": { "artifactLocation": { "uri": path_uri(p) } },
+                        "message": { "text": g.what }
+                    })
+                })
+                .collect();
+            json!({
+                "level": "warning",
+                "descriptor": { "id": format!("coverage/{}", g.kind.as_str()) },
+                "message": { "text": format!("Not analysed: {}", g.describe()) },
+                "locations": locations,
+                "properties": { "kind": g.kind.as_str(), "files": g.files, "pathCount": g.path_count }
+            })
+        })
+        .collect();
     json!({
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
             "tool": { "driver": Value::Object(driver) },
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": notifications,
+            }],
             "results": results,
             "columnKind": "utf16CodeUnits",
             "properties": {

@@ -43,10 +43,53 @@ pub fn render(report: &Report, options: &RenderOptions) -> String {
             let _ = writeln!(out, "  - {}", clean(e));
         }
     }
+    coverage_block(&mut out, report);
     out.push('\n');
     out.push_str(&summary_line(&Counts::of(report)));
     out.push('\n');
     out
+}
+
+/// What was not analysed, just before the summary, so a "0 vulnerabilities" is never read as
+/// "clean" when part of the target was not checked.
+fn coverage_block(out: &mut String, report: &Report) {
+    let gaps = report.gaps();
+    if gaps.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nNOT ANALYSED ({}): layerscan found content it does not read; its packages were NOT checked, so the totals below do not cover them:",
+        plural(gaps.len(), "coverage gap", "coverage gaps")
+    );
+    for g in gaps {
+        let mut at: Vec<String> = g
+            .paths
+            .iter()
+            .map(|p| truncate(&clean(p), FILE_MAX))
+            .collect();
+        if g.path_count > g.paths.len() {
+            at.push(format!("and {} more", g.path_count - g.paths.len()));
+        }
+        let files = if g.files as usize > g.path_count {
+            format!(", {} files", g.files)
+        } else {
+            String::new()
+        };
+        let layer = layer_label(&g.layer);
+        let layer = if layer.is_empty() {
+            String::new()
+        } else {
+            format!(" [layer {layer}]")
+        };
+        let _ = writeln!(
+            out,
+            "  ! {}: {}\n      {}{files}{layer}",
+            clean(&g.what),
+            clean(&g.meaning),
+            at.join(", ")
+        );
+    }
 }
 
 fn artifact_type_name(t: ArtifactType) -> &'static str {

@@ -118,16 +118,8 @@ pub fn read_small(store: &dyn BlobStore, path: &str) -> anyhow::Result<Vec<u8>> 
 /// `blobs/sha256/<hex>` for a digest; anything but a well-formed sha256 digest is refused (a digest
 /// becomes a path, so it must never contain `/` or `..`).
 pub fn blob_path(digest: &str) -> anyhow::Result<String> {
-    let Some((alg, hex)) = digest.split_once(':') else {
-        bail!("invalid digest {digest:?}");
-    };
-    if alg != "sha256" {
-        bail!("unsupported digest algorithm in {digest} (only sha256 is supported)");
-    }
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("invalid sha256 digest {digest:?}");
-    }
-    Ok(format!("blobs/sha256/{}", hex.to_ascii_lowercase()))
+    let digest = crate::limits::sha256_digest("descriptor digest", digest)?;
+    Ok(format!("blobs/sha256/{}", &digest["sha256:".len()..]))
 }
 
 /// Read a metadata blob by digest and verify it.
@@ -275,6 +267,9 @@ pub(crate) fn parse_config(
     let view: ConfigView = serde_json::from_value(value.clone())
         .with_context(|| format!("{name}: config {digest} is not an image config"))?;
     let diff_ids = view.rootfs.map(|r| r.diff_ids).unwrap_or_default();
+    for (i, d) in diff_ids.iter().enumerate() {
+        crate::limits::sha256_digest(&format!("{name}: config {digest} rootfs.diff_ids[{i}]"), d)?;
+    }
     if diff_ids.len() != layer_count {
         bail!(
             "{name}: config {digest} lists {} DiffIDs but the manifest has {layer_count} layers",
@@ -285,7 +280,10 @@ pub(crate) fn parse_config(
         .history
         .into_iter()
         .filter(|h| !h.empty_layer)
-        .map(|h| h.created_by)
+        .map(|h| {
+            h.created_by
+                .map(|c| crate::limits::cap(&c, crate::limits::MAX_TEXT_FIELD).into_owned())
+        })
         .collect();
     // History is optional and sometimes incomplete: only use it when it lines up with the layers.
     if created_by.len() != layer_count {

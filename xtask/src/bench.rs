@@ -9,6 +9,10 @@
 //! 3. registry: pull-and-scan from Debian's `docker-registry` on 127.0.0.1 vs `skopeo copy` to an OCI
 //!    dir, and a warm-cache rescan vs the cold scan.
 //!
+//! 4. coverage: the same scan of a synthetic image that also holds what the coverage recognizer
+//!    probes (real ELF executables and libraries from this machine, a `node_modules` tree, jars), with
+//!    the recognizer on and off (`LAYERSCAN_BENCH_NO_COVERAGE`), in alternating pairs.
+//!
 //! Everything is generated under a temp dir that is removed at the end (`--keep` keeps it).
 
 use crate::build::{
@@ -25,7 +29,8 @@ use std::time::{Duration, Instant};
 
 const HELP: &str = "usage: cargo xtask bench [OPTIONS]
 
-  --only image|db|registry   run one benchmark (repeatable; default: all)
+  --only image|db|registry|coverage
+                             run one benchmark (repeatable; default: all)
   --size-mb N                uncompressed size of the synthetic image (default 1100)
   --layers N                 gzip layers in the synthetic image (default 4)
   --records N                synthetic OSV records for the db benchmark (default 200000)
@@ -72,8 +77,8 @@ impl Opts {
             match a.as_str() {
                 "--only" => {
                     let v = val("--only")?;
-                    if !["image", "db", "registry"].contains(&v.as_str()) {
-                        bail!("--only {v:?}: expected image, db or registry");
+                    if !["image", "db", "registry", "coverage"].contains(&v.as_str()) {
+                        bail!("--only {v:?}: expected image, db, registry or coverage");
                     }
                     o.only.push(v);
                 }
@@ -155,7 +160,7 @@ fn run_in(root: &Path, opts: &Opts, work: &Path) -> Result<Vec<Row>> {
     let mut rows = vec![Row::new("binary measured", version, None)];
     let image = if opts.wants("image") || opts.wants("registry") {
         let t = Instant::now();
-        let img = generate_image(&work.join("image"), opts.size_mb, opts.layers, root)?;
+        let img = generate_image(&work.join("image"), opts.size_mb, opts.layers, root, false)?;
         eprintln!(
             "bench: generated {} ({} files, {:.0} MiB uncompressed, {:.0} MiB gzip) in {:.1} s",
             img.layout.display(),
@@ -176,6 +181,16 @@ fn run_in(root: &Path, opts: &Opts, work: &Path) -> Result<Vec<Row>> {
     }
     if let (true, Some(img)) = (opts.wants("registry"), &image) {
         rows.extend(bench_registry(&bin, img, opts.runs, work)?);
+    }
+    if opts.wants("coverage") {
+        let img = generate_image(
+            &work.join("coverage-image"),
+            opts.size_mb,
+            opts.layers,
+            root,
+            true,
+        )?;
+        rows.extend(bench_coverage(&bin, &img, opts.runs, work)?);
     }
     Ok(rows)
 }
@@ -258,6 +273,16 @@ struct Measured {
 
 /// Run `program args`, stdout to /dev/null, timing wall clock; with `rss`, measure peak RSS.
 fn measure(program: &Path, args: &[String], rss: bool) -> Result<Measured> {
+    measure_env(program, args, &[], rss)
+}
+
+/// [`measure`] with extra environment variables.
+fn measure_env(
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    rss: bool,
+) -> Result<Measured> {
     let time_v = Path::new("/usr/bin/time");
     let use_time = rss && time_v.exists();
     let mut cmd = if use_time {
@@ -268,6 +293,7 @@ fn measure(program: &Path, args: &[String], rss: bool) -> Result<Measured> {
         Command::new(program)
     };
     cmd.args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -534,7 +560,13 @@ fn header(size: u64, mode: u32) -> tar::Header {
 }
 
 /// Write one gzip layer of about `budget` uncompressed bytes, streaming to `dir/tmp-<index>`.
-fn write_layer(dir: &Path, index: usize, budget: u64, root: &Path) -> Result<LayerOut> {
+fn write_layer(
+    dir: &Path,
+    index: usize,
+    budget: u64,
+    root: &Path,
+    coverage: bool,
+) -> Result<LayerOut> {
     let tmp = dir.join(format!("tmp-{index}"));
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
@@ -586,6 +618,9 @@ fn write_layer(dir: &Path, index: usize, budget: u64, root: &Path) -> Result<Lay
         &mut written,
     )?;
     files += 1;
+    if coverage {
+        files += add_coverage_content(&mut b, index, &mut written)?;
+    }
 
     // The bulk: many files from a few bytes to a few MiB, in nested directories.
     let mut buf = Vec::new();
@@ -621,7 +656,13 @@ fn write_layer(dir: &Path, index: usize, budget: u64, root: &Path) -> Result<Lay
     })
 }
 
-fn generate_image(dir: &Path, size_mb: u64, layers: usize, root: &Path) -> Result<BigImage> {
+fn generate_image(
+    dir: &Path,
+    size_mb: u64,
+    layers: usize,
+    root: &Path,
+    coverage: bool,
+) -> Result<BigImage> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
     let budget = size_mb * 1024 * 1024 / layers as u64;
@@ -639,7 +680,7 @@ fn generate_image(dir: &Path, size_mb: u64, layers: usize, root: &Path) -> Resul
                 if i >= layers {
                     break;
                 }
-                let r = write_layer(&blobs, i, budget, root);
+                let r = write_layer(&blobs, i, budget, root, coverage);
                 if let Ok(mut v) = results.lock() {
                     v.push((i, r));
                 }
@@ -735,6 +776,140 @@ fn bench_image(bin: &Path, img: &BigImage, runs: usize, work: &Path) -> Result<V
         None => rows.push(Row::skipped("peak RSS of that scan", "could not measure")),
     }
     Ok(rows)
+}
+
+/// Real executables and shared libraries of this machine, up to about this many bytes per layer.
+const COVERAGE_ELF_BUDGET: u64 = 96 << 20;
+
+/// What the coverage recognizer looks at, added to one synthetic layer: real ELF files (every one
+/// of 256 KiB or more is probed), an installed `node_modules` tree of 5,000 packages, 200 jars.
+/// Returns the number of files added.
+fn add_coverage_content<W: Write>(
+    b: &mut tar::Builder<W>,
+    index: usize,
+    written: &mut u64,
+) -> Result<usize> {
+    let mut files = 0;
+    let mut add = |b: &mut tar::Builder<W>, path: &str, data: &[u8], mode: u32| -> Result<()> {
+        let mut h = header(data.len() as u64, mode);
+        b.append_data(&mut h, path, data)?;
+        *written += data.len() as u64 + 512;
+        files += 1;
+        Ok(())
+    };
+    let mut elf_bytes = 0u64;
+    for dir in [
+        "/usr/bin",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            if elf_bytes >= COVERAGE_ELF_BUDGET {
+                break;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if !meta.is_file() || meta.len() > 16 << 20 {
+                continue;
+            }
+            let Ok(data) = std::fs::read(&p) else {
+                continue;
+            };
+            if !data.starts_with(b"\x7fELF") {
+                continue;
+            }
+            elf_bytes += data.len() as u64;
+            let name = format!("l{index}{}", p.display());
+            add(b, &name, &data, 0o755)?;
+        }
+    }
+    for i in 0..5000 {
+        let dir = format!("srv/app{index}/node_modules/pkg{i}");
+        let manifest = format!(r#"{{"name":"pkg{i}","version":"1.0.{i}","main":"index.js"}}"#);
+        add(
+            b,
+            &format!("{dir}/package.json"),
+            manifest.as_bytes(),
+            0o644,
+        )?;
+        add(
+            b,
+            &format!("{dir}/index.js"),
+            b"module.exports = function () { return 42; };\n",
+            0o644,
+        )?;
+    }
+    for i in 0..200 {
+        let mut jar = b"PK\x03\x04".to_vec();
+        jar.resize(64 << 10, (i % 251) as u8);
+        add(b, &format!("srv/app{index}/lib/dep{i}.jar"), &jar, 0o644)?;
+    }
+    Ok(files)
+}
+
+/// The coverage recognizer's cost: the same scan with it on and off, alternating, so that both
+/// sides see the same machine load.
+fn bench_coverage(bin: &Path, img: &BigImage, runs: usize, work: &Path) -> Result<Vec<Row>> {
+    for b in &img.blobs {
+        std::fs::read(b)?;
+    }
+    let cache = work.join("cache-coverage");
+    let args = vec![
+        "image".to_string(),
+        format!("{}:bench", img.layout.display()),
+        "--format".into(),
+        "json".into(),
+        "--offline".into(),
+        "--no-cache".into(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ];
+    let off = [("LAYERSCAN_BENCH_NO_COVERAGE", "1")];
+    let mut best_on: Option<Duration> = None;
+    let mut best_off: Option<Duration> = None;
+    let mut paired = Vec::new();
+    for _ in 0..runs.max(3) {
+        let on = measure_env(bin, &args, &[], false)?;
+        let without = measure_env(bin, &args, &off, false)?;
+        for m in [&on, &without] {
+            if !m.ok {
+                bail!(
+                    "{} {} failed:\n{}",
+                    bin.display(),
+                    args.join(" "),
+                    tail(&m.stderr, 20)
+                );
+            }
+        }
+        paired.push(on.wall.as_secs_f64() / without.wall.as_secs_f64());
+        best_on = Some(best_on.map_or(on.wall, |b| b.min(on.wall)));
+        best_off = Some(best_off.map_or(without.wall, |b| b.min(without.wall)));
+    }
+    let (Some(on), Some(off)) = (best_on, best_off) else {
+        bail!("no coverage runs");
+    };
+    let ratio = on.as_secs_f64() / off.as_secs_f64();
+    Ok(vec![Row::new(
+        format!(
+            "image scan, coverage recognizer on vs off ({:.0} MiB, {} files incl. real ELF files, 5k-package node_modules, jars per layer)",
+            mib(img.uncompressed),
+            img.files
+        ),
+        format!(
+            "on {} / off {} (best of {} each; median of the paired runs' ratios {:.3})",
+            secs(on),
+            secs(off),
+            paired.len(),
+            median(&mut paired)
+        ),
+        Some((ratio, 1.03)),
+    )])
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

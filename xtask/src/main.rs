@@ -8,11 +8,14 @@ use std::process::ExitCode;
 mod bench;
 mod build;
 mod fixtures;
+mod fuzz;
 mod lambda_zip;
 
 const USAGE: &str = "usage:
   cargo xtask fixtures [--check]   build testdata/fixtures from testdata/src (--check: fail if stale)
   cargo xtask bench [OPTIONS]      speed and memory benchmarks (see `cargo xtask bench --help`)
+  cargo xtask fuzz --minutes N [--seed S] [--release]
+                                   the in-tree fuzzer over every parser for N minutes
   cargo xtask lambda-zip [--arch x86_64|arm64|all]
                                    target/lambda/layerscan-<arch>.zip for the provided.al2023 runtime";
 
@@ -42,6 +45,7 @@ fn run() -> Result<()> {
         }
         Some("bench") => bench::run(&root, &args[1..]),
         Some("lambda-zip") => lambda_zip::run(&root, &args[1..]),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

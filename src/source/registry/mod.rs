@@ -472,6 +472,12 @@ impl Inner {
                     .collect()
             })
             .unwrap_or_default();
+        for (i, d) in diff_ids.iter().enumerate() {
+            crate::limits::sha256_digest(
+                &format!("image {what}: config {config_digest} rootfs.diff_ids[{i}]"),
+                d,
+            )?;
+        }
         if diff_ids.len() != layers.len() {
             bail!(
                 "image {what}: the config {config_digest} lists {} diff_ids but the manifest {manifest_digest} has {} layers",
@@ -490,9 +496,9 @@ impl Inner {
                             .unwrap_or(false)
                     })
                     .map(|e| {
-                        e.get("created_by")
-                            .and_then(|v| v.as_str())
-                            .map(str::to_string)
+                        e.get("created_by").and_then(|v| v.as_str()).map(|c| {
+                            crate::limits::cap(c, crate::limits::MAX_TEXT_FIELD).into_owned()
+                        })
                     })
                     .collect()
             })

@@ -178,14 +178,20 @@ impl std::fmt::Display for ImageRef {
 /// verifies with sha256.
 pub fn parse_digest(d: &str) -> anyhow::Result<String> {
     let Some(hex) = d.strip_prefix("sha256:") else {
-        bail!("unsupported digest {d:?} (expected sha256:<64 hex digits>)");
+        bail!(
+            "unsupported digest {:?} (expected sha256:<64 hex digits>)",
+            crate::limits::shown(d)
+        );
     };
     if hex.len() != 64
         || !hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        bail!("invalid digest {d:?} (expected sha256:<64 lowercase hex digits>)");
+        bail!(
+            "invalid digest {:?} (expected sha256:<64 lowercase hex digits>)",
+            crate::limits::shown(d)
+        );
     }
     Ok(d.to_string())
 }
