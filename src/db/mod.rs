@@ -219,7 +219,7 @@ pub(crate) fn remove_dead_leftovers(dir: &Path) {
             (r, true)
         } else if let Some(r) = name.strip_prefix(".download-") {
             // `.download-<base>-<pid>-<stamp>.zip`: the pid is the second field from the end.
-            (r.rsplitn(3, '-').nth(1).unwrap_or(""), false)
+            (r.rsplit('-').nth(1).unwrap_or(""), false)
         } else {
             continue;
         };
