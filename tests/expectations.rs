@@ -305,6 +305,10 @@ fn the_readme_table_covers_every_fixture() {
     for entry in std::fs::read_dir(testdata("fixtures")).expect("testdata/fixtures") {
         let name = entry.expect("dir entry").file_name();
         let name = name.to_string_lossy();
+        // Bare package databases for the reader tests (tests/rpm.rs), not something to scan.
+        if name == "rpmdb" {
+            continue;
+        }
         assert!(
             scanned.contains(&format!("fixtures/{name}")),
             "fixtures/{name} has no rows in testdata/README.md's expectation table"

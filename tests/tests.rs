@@ -17,3 +17,4 @@ mod output;
 mod pipeline;
 mod registry;
 mod report;
+mod rpm;

@@ -13,6 +13,7 @@ pub mod os;
 pub mod purl;
 pub mod python;
 pub mod requirements;
+pub mod rpm;
 
 use crate::model::{OsInfo, PackageSet, PackageSetKind};
 use std::collections::BTreeMap;

@@ -11,11 +11,18 @@ pub const USR_OS_RELEASE: &str = "usr/lib/os-release";
 pub const DEBIAN_VERSION: &str = "etc/debian_version";
 pub const ALPINE_RELEASE: &str = "etc/alpine-release";
 pub const LSB_RELEASE: &str = "etc/lsb-release";
-/// `<Name> release <version> (<codename>)` files of the rpm distributions, most specific first.
-const RPM_RELEASE_FILES: [&str; 3] = [
+/// `<Name> release <version> (<codename>)` files of the rpm distributions, most specific first
+/// (`redhat-release` and `system-release` are links to the distribution's own one on most).
+const RPM_RELEASE_FILES: [&str; 9] = [
     "etc/amazon-linux-release",
+    "etc/oracle-release",
+    "etc/rocky-release",
+    "etc/almalinux-release",
+    "etc/centos-release",
+    "etc/fedora-release",
     "etc/redhat-release",
     "etc/system-release",
+    "etc/SuSE-release",
 ];
 
 pub fn is_os_file(path: &str) -> bool {
@@ -68,13 +75,23 @@ fn unquote(value: &str) -> String {
     out
 }
 
-/// The family name we report for an os-release `ID`.
+/// The family name we report for an os-release `ID`: Trivy's name for the OS where it has one
+/// (`amzn` → `amazon`, `rhel` → `redhat`, `almalinux` → `alma`, `ol` → `oracle`, `sles`,
+/// `opensuse-leap`), else the `ID` as written.
 fn family_for_id(id: &str) -> String {
     let id = id.trim().to_ascii_lowercase();
     match id.as_str() {
-        "amzn" => "amazon".to_string(),
-        _ => id,
+        "amzn" => "amazon",
+        "rhel" | "redhat" => "redhat",
+        "almalinux" => "alma",
+        "ol" | "oracle" => "oracle",
+        "sles" | "sled" | "sles_sap" => "sles",
+        "sle-micro" | "sl-micro" => "slem",
+        "opensuse-leap" | "opensuse.leap" => "opensuse-leap",
+        "opensuse-tumbleweed" | "opensuse.tumbleweed" => "opensuse-tumbleweed",
+        _ => return id,
     }
+    .to_string()
 }
 
 /// `12.5` → `12`; `trixie/sid` stays as written.
@@ -97,25 +114,39 @@ fn first_line(text: &str) -> Option<String> {
 }
 
 /// `Amazon Linux release 2023.3.20240219 (Amazon Linux)` → `amazon`/`2023`;
-/// `Rocky Linux release 9.3 (Blue Onyx)` → `rocky`/`9.3`. Families are named as os-release's `ID`.
+/// `Rocky Linux release 9.3 (Blue Onyx)` → `rocky`/`9.3`; `CentOS Linux release 7.9.2009 (Core)`
+/// → `centos`/`7.9.2009`; the old `SUSE Linux Enterprise Server 12 (x86_64)` + `VERSION = 12`.
+/// Families are Trivy's names, as for os-release.
 fn rpm_release(text: &str) -> Option<OsInfo> {
     let line = text.lines().next()?.trim();
-    let (name, rest) = line.split_once(" release ")?;
-    let version = rest.split_whitespace().next()?.to_string();
-    let families: [(&str, &str); 7] = [
+    let families: [(&str, &str); 11] = [
         ("Amazon Linux", "amazon"),
-        ("Red Hat Enterprise Linux", "rhel"),
+        ("Red Hat Enterprise Linux", "redhat"),
+        ("CentOS Stream", "centos"),
         ("CentOS", "centos"),
         ("Rocky Linux", "rocky"),
-        ("AlmaLinux", "almalinux"),
-        ("Oracle Linux", "ol"),
+        ("AlmaLinux", "alma"),
+        ("Oracle Linux", "oracle"),
+        ("Enterprise Linux", "oracle"),
         ("Fedora", "fedora"),
+        ("SUSE Linux Enterprise", "sles"),
+        ("openSUSE", "opensuse"),
     ];
     let family = families
         .iter()
-        .find(|(prefix, _)| name.starts_with(prefix))
+        .find(|(prefix, _)| line.starts_with(prefix))
         .map(|(_, f)| f.to_string())?;
+    let version = match line.split_once(" release ") {
+        Some((_, rest)) => rest.split_whitespace().next()?.to_string(),
+        // SuSE-release: the version is on a `VERSION = 12` line.
+        None => text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == "VERSION")
+            .map(|(_, v)| v.trim().to_string())?,
+    };
     let version = if family == "amazon" {
+        // `2023.3.20240219` and `2 (Karoo)`: advisories are per major release.
         version.split('.').next().unwrap_or_default().to_string()
     } else {
         version
@@ -207,6 +238,29 @@ mod tests {
         assert_eq!(os(&[(OS_RELEASE, amazon)]), some("amazon", "2023"));
         let rocky = "NAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n";
         assert_eq!(os(&[(OS_RELEASE, rocky)]), some("rocky", "9.3"));
+        let al2 = "NAME=\"Amazon Linux\"\nVERSION=\"2\"\nID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\nVERSION_ID=\"2\"\nPRETTY_NAME=\"Amazon Linux 2\"\n";
+        assert_eq!(os(&[(OS_RELEASE, al2)]), some("amazon", "2"));
+        let ubi = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.4 (Plow)\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"9.4\"\n";
+        assert_eq!(os(&[(OS_RELEASE, ubi)]), some("redhat", "9.4"));
+        let alma = "NAME=\"AlmaLinux\"\nVERSION=\"9.4 (Seafoam Ocelot)\"\nID=\"almalinux\"\nVERSION_ID=\"9.4\"\n";
+        assert_eq!(os(&[(USR_OS_RELEASE, alma)]), some("alma", "9.4"));
+        let ol = "NAME=\"Oracle Linux Server\"\nVERSION=\"8.9\"\nID=\"ol\"\nVERSION_ID=\"8.9\"\n";
+        assert_eq!(os(&[(OS_RELEASE, ol)]), some("oracle", "8.9"));
+        let centos = "NAME=\"CentOS Stream\"\nVERSION=\"9\"\nID=\"centos\"\nVERSION_ID=\"9\"\n";
+        assert_eq!(os(&[(OS_RELEASE, centos)]), some("centos", "9"));
+        let fedora =
+            "NAME=\"Fedora Linux\"\nVERSION=\"40 (Container Image)\"\nID=fedora\nVERSION_ID=40\n";
+        assert_eq!(os(&[(OS_RELEASE, fedora)]), some("fedora", "40"));
+        let sles = "NAME=\"SLES\"\nVERSION=\"15-SP5\"\nVERSION_ID=\"15.5\"\nID=\"sles\"\nID_LIKE=\"suse\"\n";
+        assert_eq!(os(&[(USR_OS_RELEASE, sles)]), some("sles", "15.5"));
+        let leap = "NAME=\"openSUSE Leap\"\nVERSION=\"15.6\"\nID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\nVERSION_ID=\"15.6\"\n";
+        assert_eq!(os(&[(USR_OS_RELEASE, leap)]), some("opensuse-leap", "15.6"));
+        let tumbleweed =
+            "NAME=\"openSUSE Tumbleweed\"\nID=\"opensuse-tumbleweed\"\nVERSION_ID=\"20240601\"\n";
+        assert_eq!(
+            os(&[(USR_OS_RELEASE, tumbleweed)]),
+            some("opensuse-tumbleweed", "20240601")
+        );
     }
 
     #[test]
@@ -271,6 +325,80 @@ mod tests {
                 "Rocky Linux release 9.3 (Blue Onyx)\n"
             )]),
             some("rocky", "9.3")
+        );
+        for (file, text, family, name) in [
+            (
+                "etc/centos-release",
+                "CentOS Linux release 7.9.2009 (Core)\n",
+                "centos",
+                "7.9.2009",
+            ),
+            (
+                "etc/centos-release",
+                "CentOS Stream release 9\n",
+                "centos",
+                "9",
+            ),
+            (
+                "etc/almalinux-release",
+                "AlmaLinux release 9.4 (Seafoam Ocelot)\n",
+                "alma",
+                "9.4",
+            ),
+            (
+                "etc/oracle-release",
+                "Oracle Linux Server release 8.9\n",
+                "oracle",
+                "8.9",
+            ),
+            (
+                "etc/fedora-release",
+                "Fedora release 40 (Forty)\n",
+                "fedora",
+                "40",
+            ),
+            (
+                "etc/rocky-release",
+                "Rocky Linux release 8.9 (Green Obsidian)\n",
+                "rocky",
+                "8.9",
+            ),
+            (
+                "etc/redhat-release",
+                "Red Hat Enterprise Linux release 8.10 (Ootpa)\n",
+                "redhat",
+                "8.10",
+            ),
+            (
+                "etc/redhat-release",
+                "Red Hat Enterprise Linux Server release 7.9 (Maipo)\n",
+                "redhat",
+                "7.9",
+            ),
+            (
+                "etc/SuSE-release",
+                "SUSE Linux Enterprise Server 12 (x86_64)\nVERSION = 12\nPATCHLEVEL = 5\n",
+                "sles",
+                "12",
+            ),
+        ] {
+            assert_eq!(os(&[(file, text)]), some(family, name), "{file}: {text}");
+            assert!(is_os_file(file), "{file}");
+        }
+        // The distribution's own file wins over redhat-release (CentOS 7 links them; a rebuild that
+        // left a stale redhat-release must not read as RHEL).
+        assert_eq!(
+            os(&[
+                (
+                    "etc/redhat-release",
+                    "Red Hat Enterprise Linux release 8.10 (Ootpa)\n"
+                ),
+                (
+                    "etc/rocky-release",
+                    "Rocky Linux release 8.9 (Green Obsidian)\n"
+                )
+            ]),
+            some("rocky", "8.9")
         );
         assert_eq!(os(&[("etc/redhat-release", "Something else\n")]), None);
         assert_eq!(os(&[]), None);

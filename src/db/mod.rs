@@ -19,6 +19,7 @@ pub mod feeds;
 pub mod import;
 pub mod sqlite;
 pub mod update;
+pub mod updateinfo;
 
 pub use bundled::MemoryStore;
 pub use sqlite::SqliteStore;

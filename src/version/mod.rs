@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod deb;
 pub mod pep440;
+pub mod rpm;
 pub mod semver;
 
 use std::cmp::Ordering;
@@ -14,6 +15,7 @@ pub enum Scheme {
     Pep440,
     Dpkg,
     Apk,
+    Rpm,
     SemVer,
 }
 
@@ -25,6 +27,9 @@ impl Scheme {
             "pypi" => Scheme::Pep440,
             "debian" | "ubuntu" => Scheme::Dpkg,
             "alpine" => Scheme::Apk,
+            "amazon linux" | "almalinux" | "rocky linux" | "red hat" | "suse" | "opensuse" => {
+                Scheme::Rpm
+            }
             "semver" | "npm" | "crates.io" | "go" | "hex" | "pub" => Scheme::SemVer,
             _ => return None,
         })
@@ -35,6 +40,7 @@ impl Scheme {
             Scheme::Pep440 => pep440::compare(a, b),
             Scheme::Dpkg => deb::compare(a, b),
             Scheme::Apk => apk::compare(a, b),
+            Scheme::Rpm => rpm::compare(a, b),
             Scheme::SemVer => semver::compare(a, b),
         }
     }
@@ -45,6 +51,7 @@ impl Scheme {
             Scheme::Pep440 => pep440::parse(v).is_some(),
             Scheme::Dpkg => deb::parse(v).is_some(),
             Scheme::Apk => apk::is_valid(v.trim()),
+            Scheme::Rpm => rpm::is_valid(v),
             Scheme::SemVer => semver::parse(v).is_some(),
         }
     }
@@ -54,6 +61,7 @@ impl Scheme {
             Scheme::Pep440 => "PEP 440",
             Scheme::Dpkg => "dpkg",
             Scheme::Apk => "apk",
+            Scheme::Rpm => "rpm",
             Scheme::SemVer => "SemVer",
         }
     }
@@ -76,6 +84,14 @@ mod tests {
         assert_eq!(compare("Ubuntu", "1:1.0", "2.0"), Some(Ordering::Greater));
         assert_eq!(
             compare("Alpine:v3.20", "1.0_rc1", "1.0"),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            compare("Amazon Linux:2023", "1.0-1.amzn2023", "1:0.9-1"),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            compare("Rocky Linux:9", "1.0-1.el9", "1.0-1.el9_2"),
             Some(Ordering::Less)
         );
         assert_eq!(compare("SEMVER", "v1.0.0", "1.0.1"), Some(Ordering::Less));

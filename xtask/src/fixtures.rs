@@ -104,6 +104,20 @@ pub fn generate(src: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
         [("distroless.docker.tar".to_string(), distroless(src)?)].into(),
     );
 
+    // rpm databases in all the formats the analyzer reads (see testdata/README.md, "rpm databases").
+    let db = crate::rpm::build_db(src, RPM_SPECS)?;
+    let mut rpmdb: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    rpmdb.insert("sqlite/rpmdb.sqlite".into(), db.sqlite.clone());
+    rpmdb.insert(
+        "bdb/Packages".into(),
+        crate::rpm::berkeley_db(&db.headers, 4096, false)?,
+    );
+    rpmdb.insert(
+        "bdb-be-512/Packages".into(),
+        crate::rpm::berkeley_db(&db.headers, 512, true)?,
+    );
+    put("rpmdb", rpmdb);
+
     let layer = Tree::from_dir(&src.join("python-layer"))?;
     let function = Tree::from_dir(&src.join("function"))?;
     put(
@@ -116,6 +130,15 @@ pub fn generate(src: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     );
     Ok(out)
 }
+
+/// The packages of the rpm database fixtures (`testdata/src/rpm/specs/`).
+const RPM_SPECS: &[&str] = &[
+    "bash.spec",
+    "libcaret.spec",
+    "openssl.spec",
+    "sqlite.spec",
+    "tzdata.spec",
+];
 
 /// One step of a Dockerfile: `Some(layer)` for a step that made a layer, `None` for an empty one.
 struct Step<'a> {

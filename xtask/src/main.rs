@@ -10,6 +10,7 @@ mod build;
 mod fixtures;
 mod fuzz;
 mod lambda_zip;
+mod rpm;
 
 const USAGE: &str = "usage:
   cargo xtask fixtures [--check]   build testdata/fixtures from testdata/src (--check: fail if stale)
