@@ -233,7 +233,7 @@ pub enum DbCommand {
     },
     /// Download `<mirror>/<Ecosystem>/all.zip` for each ecosystem and import it.
     Update {
-        /// Ecosystems to download.
+        /// Ecosystems to download (`none`: only the feeds).
         #[arg(
             long,
             value_delimiter = ',',
@@ -243,6 +243,18 @@ pub enum DbCommand {
         /// Base URL of the OSV export.
         #[arg(long, value_name = "URL", env = "LAYERSCAN_DB_MIRROR")]
         mirror: Option<String>,
+        /// Severity and exploitation feeds to download too: nvd (NVD CVE JSON 2.0, every year and
+        /// `modified`), debian (security tracker urgencies), kev (CISA KEV), epss (FIRST EPSS); or
+        /// `all`, `none`. Default: all, except with --mirror and no --feed-mirror (a mirrored setup
+        /// never reaches the publishers unasked).
+        #[arg(long, value_delimiter = ',', value_name = "LIST")]
+        feeds: Option<Vec<String>>,
+        /// Base URL of a mirror of the feed files, flat: `<base>/nvdcve-2.0-<year>.json.gz`,
+        /// `<base>/nvdcve-2.0-modified.json.gz`, `<base>/debian-security-tracker.json`,
+        /// `<base>/known_exploited_vulnerabilities.json`, `<base>/epss_scores-current.csv.gz`.
+        /// Default: the publishers' URLs.
+        #[arg(long, value_name = "URL", env = "LAYERSCAN_FEED_MIRROR")]
+        feed_mirror: Option<String>,
         #[arg(long, value_name = "DIR", env = "LAYERSCAN_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },

@@ -203,11 +203,8 @@ fn own_fd_alias(path: &Path) -> Option<i32> {
 fn write_fd(fd: i32, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::fd::FromRawFd;
     if fd == 1 && STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return Err(std::io::Error::new(
-            // Not `BrokenPipe`: that is exit 0 in `main`, and a lost report must be exit 2.
-            std::io::ErrorKind::Other,
-            "stdout is closed",
-        ));
+        // Not `BrokenPipe`: that is exit 0 in `main`, and a lost report must be exit 2.
+        return Err(std::io::Error::other("stdout is closed"));
     }
     // SAFETY: fcntl(F_GETFD) only checks that `fd` is open; `ManuallyDrop` keeps the descriptor
     // open after the write (it belongs to whoever opened it, usually the shell).

@@ -5,6 +5,7 @@ mod common;
 mod analyzers;
 mod config;
 mod db;
+mod enrich;
 mod expectations;
 mod fixtures;
 mod fuzz;

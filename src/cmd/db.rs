@@ -3,7 +3,7 @@
 use crate::cli::{DbCommand, Format};
 use crate::db::import::{import, ImportInput, ImportSummary};
 use crate::db::sqlite::{status_at, DbStatus};
-use crate::db::update::{update, EcosystemOutcome, Timeouts};
+use crate::db::update::{parse_feeds, update_with_feeds, EcosystemOutcome, FeedOptions, Timeouts};
 use crate::db::{db_path, MemoryStore, DEFAULT_MIRROR};
 use std::fmt::Write as _;
 
@@ -20,13 +20,37 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
         DbCommand::Update {
             ecosystems,
             mirror,
+            feeds,
+            feed_mirror,
             cache_dir,
         } => {
             let cache = crate::cli::cache_dir(cache_dir.as_ref());
             let path = db_path(&cache);
-            let mirror = mirror.unwrap_or_else(|| DEFAULT_MIRROR.to_string());
-            let summary = update(&path, &ecosystems, &mirror, Timeouts::INTERACTIVE)?;
             let mut out = String::new();
+            let kinds = match &feeds {
+                Some(list) => parse_feeds(list)?,
+                None if mirror.is_some() && feed_mirror.is_none() => {
+                    let _ = writeln!(
+                        out,
+                        "severity feeds not downloaded: --mirror is set but --feed-mirror is not \
+                         (pass --feed-mirror URL, or --feeds all to fetch them from their publishers)"
+                    );
+                    Vec::new()
+                }
+                None => crate::db::feeds::FeedKind::ALL.to_vec(),
+            };
+            let feed_opts = FeedOptions {
+                kinds,
+                mirror: feed_mirror,
+            };
+            let mirror = mirror.unwrap_or_else(|| DEFAULT_MIRROR.to_string());
+            let summary = update_with_feeds(
+                &path,
+                &ecosystems,
+                &mirror,
+                &feed_opts,
+                Timeouts::INTERACTIVE,
+            )?;
             for (eco, url, outcome) in &summary.outcomes {
                 match outcome {
                     EcosystemOutcome::NotModified => {
@@ -37,10 +61,21 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
                     }
                 }
             }
+            for (name, url, outcome) in &summary.feed_outcomes {
+                match outcome {
+                    EcosystemOutcome::NotModified => {
+                        let _ = writeln!(out, "{name}: unchanged since the last download ({url})");
+                    }
+                    EcosystemOutcome::Updated { records } => {
+                        let _ = writeln!(out, "{name}: {records} rows from {url}");
+                    }
+                }
+            }
             if let Some(s) = &summary.import {
                 let downloads = summary
                     .outcomes
                     .iter()
+                    .chain(summary.feed_outcomes.iter())
                     .filter(|(_, _, o)| matches!(o, EcosystemOutcome::Updated { .. }))
                     .count();
                 out.push_str(&import_summary(s, downloads));
@@ -128,12 +163,92 @@ fn import_summary(s: &ImportSummary, sources: usize) -> String {
     if s.other_entries > 0 {
         let _ = writeln!(out, "  ignored {} non-JSON zip entries", s.other_entries);
     }
+    for (kind, t) in &s.feeds {
+        let table = feed_table(*kind);
+        let total = s.status.feed_rows.get(table).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  {}: {} {} from {} file{}, {total} in the database",
+            kind.describe(),
+            t.records,
+            feed_unit(*kind),
+            t.files,
+            if t.files == 1 { "" } else { "s" },
+        );
+    }
     let _ = writeln!(
         out,
         "database now holds {} advisories",
         s.status.total_records
     );
     out
+}
+
+/// The table a feed's rows live in.
+fn feed_table(kind: crate::db::feeds::FeedKind) -> &'static str {
+    use crate::db::feeds::FeedKind;
+    match kind {
+        FeedKind::Nvd => "nvd",
+        FeedKind::Debian => "vendor_severity",
+        FeedKind::Kev => "kev",
+        FeedKind::Epss => "epss",
+    }
+}
+
+fn feed_unit(kind: crate::db::feeds::FeedKind) -> &'static str {
+    match kind {
+        crate::db::feeds::FeedKind::Debian => "ratings",
+        _ => "CVEs",
+    }
+}
+
+/// `db status` lines for the feeds: one per kind (NVD's per-year files summed).
+fn feeds_text(st: &DbStatus, now: time::OffsetDateTime, out: &mut String) {
+    if st.feeds.is_empty() {
+        let _ = writeln!(
+            out,
+            "No severity feeds (NVD, Debian tracker, KEV, EPSS): OS findings without a rating in \
+             their advisory show UNKNOWN; `layerscan db update` fetches them."
+        );
+        return;
+    }
+    let _ = writeln!(out, "Severity feeds:");
+    for kind in crate::db::feeds::FeedKind::ALL {
+        let files: Vec<_> = st
+            .feeds
+            .iter()
+            .filter(|f| f.kind == kind.as_str())
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        let rows = st.feed_rows.get(feed_table(kind)).copied().unwrap_or(0);
+        let newest = files
+            .iter()
+            .filter_map(|f| f.imported_at.as_deref())
+            .max()
+            .unwrap_or("?");
+        let age =
+            time::OffsetDateTime::parse(newest, &time::format_description::well_known::Rfc3339)
+                .map(|t| human_age(now - t))
+                .unwrap_or_else(|_| "?".into());
+        let version = files
+            .iter()
+            .find_map(|f| f.version.as_deref())
+            .map(|v| format!(", {v}"))
+            .unwrap_or_default();
+        let source = if files.len() == 1 {
+            files[0].source.clone().unwrap_or_default()
+        } else {
+            format!("{} files", files.len())
+        };
+        let _ = writeln!(
+            out,
+            "  {:<8} {rows} {} (imported {newest}, {age} ago{version}; {source})",
+            kind.as_str(),
+            feed_unit(kind)
+        );
+    }
 }
 
 /// `3m`, `5h`, `2d`.
@@ -164,6 +279,7 @@ fn status_text(st: &DbStatus, now: time::OffsetDateTime) -> String {
             out,
             "The database holds no advisories; run `layerscan db update` or `layerscan db import PATH`."
         );
+        feeds_text(st, now, &mut out);
         return out;
     }
     let mut rows = vec![[
@@ -218,6 +334,7 @@ fn status_text(st: &DbStatus, now: time::OffsetDateTime) -> String {
             stale.join(", ")
         );
     }
+    feeds_text(st, now, &mut out);
     out
 }
 
@@ -256,12 +373,29 @@ fn status_json(
                     })
                 })
                 .collect();
+            let feeds: Vec<serde_json::Value> = st
+                .feeds
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "Name": f.name,
+                        "Feed": f.kind,
+                        "Records": f.records,
+                        "Source": f.source,
+                        "Version": f.version,
+                        "ImportedAt": f.imported_at,
+                        "CheckedAt": f.checked_at,
+                    })
+                })
+                .collect();
             serde_json::json!({
                 "Kind": "database",
                 "Path": st.path.display().to_string(),
                 "Records": st.total_records,
                 "SizeBytes": st.size_bytes,
                 "Ecosystems": ecosystems,
+                "Feeds": feeds,
+                "FeedRows": st.feed_rows,
             })
         }
         None => {

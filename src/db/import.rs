@@ -1,7 +1,13 @@
 //! `db import`: OSV records from export zips (`<ID>.json` entries, read one entry at a time straight
 //! from the zip, never unpacked to disk), directories of `.json` files (recursive) and single records,
 //! into a new database that replaces the live one only when every record was valid.
+//!
+//! The enrichment feeds ([`super::feeds`]: NVD JSON 2.0, Debian tracker JSON, CISA KEV, FIRST EPSS,
+//! gzipped or not) are imported the same way and in the same transaction. A file given by path is
+//! recognised by its content; inside a directory, files named like the feeds
+//! ([`super::feeds::name_looks_like_feed`]) are feeds and every other `*.json` is an OSV record.
 
+use super::feeds::{self, FeedKind};
 use super::sqlite::{AddOutcome, Builder, DbStatus, Origin, Prepared};
 use crate::advisory::{Advisory, AdvisoryError};
 use anyhow::Context;
@@ -19,6 +25,9 @@ pub struct ImportInput {
     pub origin: Origin,
     /// Replace every record of this ecosystem base (a full export being refreshed).
     pub replace: Option<&'static str>,
+    /// The name a feed file is recorded under (`db update` downloads to temporary names);
+    /// default: from the path ([`feeds::record_name`]).
+    pub feed_name: Option<String>,
 }
 
 impl ImportInput {
@@ -35,6 +44,7 @@ impl ImportInput {
                 ..Origin::default()
             },
             replace: None,
+            feed_name: None,
         }
     }
 }
@@ -56,6 +66,8 @@ pub struct ImportSummary {
     pub without_packages: u64,
     /// Zip entries that are not `.json` files.
     pub other_entries: u64,
+    /// Feed files and rows imported, per feed.
+    pub feeds: BTreeMap<FeedKind, FeedTally>,
     /// The database afterwards.
     pub status: DbStatus,
     pub warnings: Vec<String>,
@@ -90,6 +102,15 @@ struct Tally {
     per_ecosystem: BTreeMap<String, u64>,
     unknown: BTreeMap<String, u64>,
     without_packages: u64,
+    feeds: BTreeMap<FeedKind, FeedTally>,
+}
+
+/// What an import took from one feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedTally {
+    pub files: u64,
+    /// CVEs (NVD, KEV, EPSS) or ratings (Debian: CVE × package × release).
+    pub records: u64,
 }
 
 /// Import `inputs` into the database at `db_path` atomically: on any error the database file is
@@ -115,7 +136,7 @@ pub fn import(db_path: &Path, inputs: &[ImportInput]) -> anyhow::Result<ImportSu
             removed += builder.clear_ecosystem(base)?;
         }
         let origin = builder.origin(input.origin.clone());
-        other_entries += import_one(&mut builder, &mut tally, &input.path, origin)
+        other_entries += import_one(&mut builder, &mut tally, input, origin)
             .context("the advisory database was not changed")?;
     }
     let warnings = builder.warnings.clone();
@@ -128,6 +149,7 @@ pub fn import(db_path: &Path, inputs: &[ImportInput]) -> anyhow::Result<ImportSu
         unknown_ecosystems: tally.unknown,
         without_packages: tally.without_packages,
         other_entries,
+        feeds: tally.feeds,
         status,
         warnings,
     })
@@ -138,9 +160,11 @@ pub fn import(db_path: &Path, inputs: &[ImportInput]) -> anyhow::Result<ImportSu
 fn import_one(
     builder: &mut Builder,
     tally: &mut Tally,
-    path: &Path,
+    input: &ImportInput,
     origin: usize,
 ) -> anyhow::Result<u64> {
+    let path = input.path.as_path();
+    let feed_name = input.feed_name.clone();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(1024);
         let reader = scope.spawn(move || {
@@ -150,6 +174,7 @@ fn import_one(
                 other_entries: 0,
                 stopped: false,
                 zstd: zstd::bulk::Compressor::new(3).ok(),
+                feed_name,
             };
             let res = r.input(path);
             (res, r.other_entries)
@@ -165,10 +190,29 @@ fn import_one(
     })
 }
 
-/// One record from the reader: the prepared record and where it came from.
-struct Item {
-    place: String,
-    rec: Prepared,
+/// What the reader sends the writer.
+enum Item {
+    /// An OSV record and where it came from.
+    Record {
+        place: String,
+        rec: Prepared,
+    },
+    Feed(FeedRow),
+}
+
+/// One step of a feed file's import.
+enum FeedRow {
+    Begin(FeedKind),
+    Nvd(feeds::nvd::NvdCve),
+    Debian(feeds::debian::DebianRating),
+    Kev(feeds::kev::KevEntry),
+    Epss(feeds::epss::EpssRow),
+    End {
+        kind: FeedKind,
+        name: String,
+        records: u64,
+        version: Option<String>,
+    },
 }
 
 fn write_all(
@@ -178,9 +222,16 @@ fn write_all(
     origin: usize,
 ) -> anyhow::Result<()> {
     for item in rx {
+        let (place, rec) = match item {
+            Item::Record { place, rec } => (place, rec),
+            Item::Feed(row) => {
+                write_feed_row(builder, tally, row, origin)?;
+                continue;
+            }
+        };
         let outcome = builder
-            .add_prepared(&item.rec, origin)
-            .with_context(|| format!("{}: record {}", item.place, item.rec.id))?;
+            .add_prepared(&rec, origin)
+            .with_context(|| format!("{place}: record {}", rec.id))?;
         match outcome {
             AddOutcome::Stored {
                 ecosystems,
@@ -212,6 +263,32 @@ fn write_all(
     Ok(())
 }
 
+fn write_feed_row(
+    builder: &mut Builder,
+    tally: &mut Tally,
+    row: FeedRow,
+    origin: usize,
+) -> anyhow::Result<()> {
+    match row {
+        FeedRow::Begin(kind) => builder.begin_feed(kind),
+        FeedRow::Nvd(c) => builder.add_nvd(&c),
+        FeedRow::Debian(r) => builder.add_debian(&r),
+        FeedRow::Kev(e) => builder.add_kev(&e),
+        FeedRow::Epss(r) => builder.add_epss(&r),
+        FeedRow::End {
+            kind,
+            name,
+            records,
+            version,
+        } => {
+            let t = tally.feeds.entry(kind).or_default();
+            t.files += 1;
+            t.records += records;
+            builder.end_feed(kind, &name, records, origin, version.as_deref())
+        }
+    }
+}
+
 fn is_json_name(name: &str) -> bool {
     name.len() > 5
         && name
@@ -228,6 +305,8 @@ struct Reader {
     stopped: bool,
     /// Reused for every record (a fresh zstd context per record is measurable at 200k records).
     zstd: Option<zstd::bulk::Compressor<'static>>,
+    /// [`ImportInput::feed_name`].
+    feed_name: Option<String>,
 }
 
 impl Reader {
@@ -244,6 +323,18 @@ impl Reader {
             .with_context(|| format!("reading {}", path.display()))?;
         if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
             return self.zip(path, f);
+        }
+        let prefix =
+            feeds::prefix_of(path).with_context(|| format!("reading {}", path.display()))?;
+        if let Some(kind) = feeds::sniff(&prefix) {
+            return self.feed(kind, path);
+        }
+        if n >= 2 && magic.get(..2) == Some(&[0x1f, 0x8b][..]) {
+            anyhow::bail!(
+                "{}: a gzip file that is none of the feeds layerscan imports (NVD CVE JSON 2.0, \
+                 Debian security tracker JSON, CISA KEV JSON, FIRST EPSS CSV)",
+                path.display()
+            );
         }
         let named_zip = path
             .extension()
@@ -283,8 +374,25 @@ impl Reader {
             let ft = std::fs::symlink_metadata(&p)
                 .with_context(|| format!("reading {}", p.display()))?
                 .file_type();
+            let is_file = ft.is_file() || (ft.is_symlink() && p.is_file());
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if ft.is_dir() {
                 self.dir(&p)?;
+            } else if is_file && feeds::name_looks_like_feed(&name) {
+                let prefix =
+                    feeds::prefix_of(&p).with_context(|| format!("reading {}", p.display()))?;
+                let kind = feeds::sniff(&prefix).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} is named like a feed file but is not one (NVD CVE JSON 2.0, Debian \
+                         security tracker JSON, CISA KEV JSON, FIRST EPSS CSV); is the download \
+                         truncated or an error page?",
+                        p.display()
+                    )
+                })?;
+                self.feed(kind, &p)?;
             } else if p
                 .file_name()
                 .is_some_and(|n| is_json_name(&n.to_string_lossy()))
@@ -350,6 +458,62 @@ impl Reader {
         Ok(())
     }
 
+    /// Stream one feed file to the writer.
+    fn feed(&mut self, kind: FeedKind, path: &Path) -> anyhow::Result<()> {
+        let ctx = || format!("{}: {}", path.display(), kind.describe());
+        let reader = feeds::open(path).with_context(ctx)?;
+        if !self.send(Item::Feed(FeedRow::Begin(kind))) {
+            return Ok(());
+        }
+        let tx = self.tx.clone();
+        let send = move |row: FeedRow| -> anyhow::Result<()> {
+            tx.send(Item::Feed(row))
+                .map_err(|_| anyhow::Error::new(WriterGone))
+        };
+        let parsed: anyhow::Result<(u64, Option<String>)> = match kind {
+            FeedKind::Nvd => {
+                feeds::nvd::parse(reader, |c| send(FeedRow::Nvd(c))).map(|s| (s.cves, s.timestamp))
+            }
+            FeedKind::Debian => feeds::debian::parse(reader, |r| send(FeedRow::Debian(r)))
+                .map(|s| (s.ratings, None)),
+            FeedKind::Kev => feeds::kev::parse(reader).and_then(|c| {
+                let n = c.entries.len() as u64;
+                for e in c.entries {
+                    send(FeedRow::Kev(e))?;
+                }
+                Ok((n, c.version))
+            }),
+            FeedKind::Epss => feeds::epss::parse(reader, |r| send(FeedRow::Epss(r)))
+                .map(|s| (s.rows, s.version())),
+        };
+        let (records, version) = match parsed {
+            Ok(v) => v,
+            Err(e) if e.is::<WriterGone>() => {
+                self.stopped = true;
+                return Ok(());
+            }
+            Err(e) => return Err(e.context(ctx())),
+        };
+        self.send(Item::Feed(FeedRow::End {
+            kind,
+            name: match &self.feed_name {
+                Some(n) if !kind.is_whole() => n.clone(),
+                _ => feeds::record_name(kind, path),
+            },
+            records,
+            version,
+        }));
+        Ok(())
+    }
+
+    /// Send to the writer; `false` (and stop) when it hung up.
+    fn send(&mut self, item: Item) -> bool {
+        if self.tx.send(item).is_err() {
+            self.stopped = true;
+        }
+        !self.stopped
+    }
+
     /// Parse, validate and send the record in `self.buf`. `name_hint` names the record when it is
     /// too broken to have an id.
     fn record(&mut self, place: &Place<'_>, name_hint: &Path) -> anyhow::Result<()> {
@@ -376,16 +540,18 @@ impl Reader {
             None => Prepared::new(&adv),
         }
         .with_context(|| format!("{place}: record {}", adv.id))?;
-        let item = Item {
+        self.send(Item::Record {
             place: place.to_string(),
             rec,
-        };
-        if self.tx.send(item).is_err() {
-            self.stopped = true;
-        }
+        });
         Ok(())
     }
 }
+
+/// The writer stopped taking rows (its own error is the one reported).
+#[derive(Debug, thiserror::Error)]
+#[error("the database writer stopped")]
+struct WriterGone;
 
 /// The `id` of a syntactically valid JSON object that failed OSV validation.
 fn record_id_guess(bytes: &[u8]) -> Option<String> {

@@ -14,6 +14,8 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 pub mod bundled;
+pub mod enrich;
+pub mod feeds;
 pub mod import;
 pub mod sqlite;
 pub mod update;
@@ -30,6 +32,11 @@ pub trait AdvisoryStore {
     fn advisories_for(&self, ecosystem_base: &str, name: &str) -> anyhow::Result<Vec<Advisory>>;
     /// A record by its id, or by an alias when no record has that id.
     fn advisory_by_id(&self, id: &str) -> anyhow::Result<Option<Advisory>>;
+    /// What the enrichment feeds (NVD, Debian tracker, KEV, EPSS) say about a CVE id; `None` when
+    /// they say nothing (or the store has no feeds, as the bundled sample).
+    fn enrichment(&self, _cve: &str) -> anyhow::Result<Option<enrich::CveEnrichment>> {
+        Ok(None)
+    }
 }
 
 /// The ecosystems the matcher understands, as OSV spells their base names (and as the export bucket
@@ -213,7 +220,7 @@ pub(crate) fn remove_dead_leftovers(dir: &Path) {
             (r, true)
         } else if let Some(r) = name.strip_prefix(".download-") {
             // `.download-<base>-<pid>-<stamp>.zip`: the pid is the second field from the end.
-            (r.rsplitn(3, '-').nth(1).unwrap_or(""), false)
+            (r.rsplit('-').nth(1).unwrap_or(""), false)
         } else {
             continue;
         };

@@ -9,14 +9,24 @@
 //! - `aliases(alias, id)`, indexed both ways;
 //! - `ecosystems`: per ecosystem base, the record count and where/when the data came from
 //!   (source path or URL, ETag/Last-Modified for conditional downloads, imported/checked times);
-//! - `info(key, value)`: `schema_version`.
+//! - `info(key, value)`: `schema_version`, `records`, `rows:<table>` for the feed tables;
+//! - enrichment feeds (version 3), keyed by CVE id: `nvd` (CVSS v2/v3.x/v4.0 vectors, scores and
+//!   ratings, CWEs, `lastModified`), `vendor_severity` (a distribution's rating per CVE, source,
+//!   package and release: Debian's tracker urgency), `kev` (CISA KEV), `epss` (FIRST EPSS), and
+//!   `feeds`: per imported feed file its record count, origin, validators and version.
+//!
+//! A version-2 database (no feed tables) is still read; the next import upgrades it in place (the
+//! copy it writes gains the tables, then is renamed over the old file as usual).
 //!
 //! Imports never write the live file: [`Builder`] copies it aside (or starts a fresh file), writes in
 //! one transaction with journaling off, builds indexes after a bulk insert, and renames the finished
 //! file over the live one. Readers that already have the old file open keep reading the old inode.
 
 use super::canonical_base;
+use super::enrich::{CveEnrichment, Cvss, Epss, KnownExploited, NvdRating, VendorRating};
+use super::feeds::{debian::DebianRating, epss::EpssRow, kev::KevEntry, nvd::NvdCve, FeedKind};
 use crate::advisory::{normalize_name, Advisory};
+use crate::model::Severity;
 use anyhow::Context;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -24,7 +34,10 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
+
+/// Older versions this layerscan still reads (and upgrades on the next import).
+const READABLE_VERSIONS: [&str; 2] = ["2", SCHEMA_VERSION];
 
 /// zstd level for stored records: small records, so speed over ratio.
 const ZSTD_LEVEL: i32 = 3;
@@ -44,6 +57,54 @@ CREATE TABLE advisories (id TEXT PRIMARY KEY, json BLOB NOT NULL);
 CREATE TABLE affected (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL);
 CREATE TABLE aliases (alias TEXT NOT NULL, id TEXT NOT NULL);
 ";
+
+/// Version 3: the enrichment feeds. `IF NOT EXISTS`, so it also upgrades a version-2 copy.
+const CREATE_FEED_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS feeds (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    source TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    version TEXT,
+    imported_at TEXT,
+    checked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS nvd (
+    cve TEXT PRIMARY KEY,
+    published TEXT,
+    last_modified TEXT,
+    v2_vector TEXT, v2_score REAL, v2_severity TEXT,
+    v3_vector TEXT, v3_score REAL, v3_severity TEXT,
+    v40_vector TEXT, v40_score REAL, v40_severity TEXT,
+    cwes TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vendor_severity (
+    cve TEXT NOT NULL,
+    source TEXT NOT NULL,
+    package TEXT NOT NULL,
+    release TEXT NOT NULL,
+    rating TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    PRIMARY KEY (cve, source, package, release)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kev (
+    cve TEXT PRIMARY KEY,
+    date_added TEXT NOT NULL,
+    due_date TEXT,
+    ransomware TEXT,
+    name TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epss (
+    cve TEXT PRIMARY KEY,
+    score REAL NOT NULL,
+    percentile REAL NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The feed tables, for row counts.
+const FEED_TABLES: [&str; 4] = ["nvd", "vendor_severity", "kev", "epss"];
 
 const CREATE_ID_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS affected_by_id ON affected(id);
@@ -100,6 +161,27 @@ pub struct DbStatus {
     pub size_bytes: u64,
     pub total_records: u64,
     pub ecosystems: Vec<EcosystemStatus>,
+    /// Imported feed files (empty for a version-2 database).
+    pub feeds: Vec<FeedStatus>,
+    /// Rows per feed table (`nvd`, `vendor_severity`, `kev`, `epss`), as of the last import.
+    pub feed_rows: BTreeMap<String, u64>,
+}
+
+/// One imported feed file (`feeds` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// `nvdcve-2.0-2024.json` for NVD's per-year files; the kind for whole feeds.
+    pub name: String,
+    /// `nvd`, `debian`, `kev`, `epss`.
+    pub kind: String,
+    pub records: u64,
+    pub source: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// KEV `catalogVersion`, EPSS model version and score date, NVD feed timestamp.
+    pub version: Option<String>,
+    pub imported_at: Option<String>,
+    pub checked_at: Option<String>,
 }
 
 impl DbStatus {
@@ -121,6 +203,8 @@ impl DbStatus {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Version 3 or later: the feed tables exist.
+    has_feeds: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -149,7 +233,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("opening the advisory database {}", path.display()))?;
-        check_schema(&conn).with_context(|| {
+        let version = check_schema(&conn).with_context(|| {
             format!(
                 "advisory database {} is unusable; remove it and run `layerscan db update` \
                  (or `layerscan db import`)",
@@ -159,6 +243,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
+            has_feeds: version != "2",
         })
     }
 
@@ -186,7 +271,8 @@ impl SqliteStore {
     }
 }
 
-fn check_schema(conn: &Connection) -> anyhow::Result<()> {
+/// The schema version, when this layerscan can read it.
+fn check_schema(conn: &Connection) -> anyhow::Result<String> {
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM info WHERE key = 'schema_version'",
@@ -195,8 +281,8 @@ fn check_schema(conn: &Connection) -> anyhow::Result<()> {
         )
         .optional()
         .context("not a layerscan advisory database")?;
-    match version.as_deref() {
-        Some(SCHEMA_VERSION) => Ok(()),
+    match version {
+        Some(v) if READABLE_VERSIONS.contains(&v.as_str()) => Ok(v),
         Some(v) => anyhow::bail!(
             "database schema version {v}, this layerscan reads version {SCHEMA_VERSION}"
         ),
@@ -240,12 +326,55 @@ fn read_status(conn: &Connection, path: &Path) -> anyhow::Result<DbStatus> {
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .with_context(ctx)?;
+    let (feeds, feed_rows) = if has_table(conn, "feeds").with_context(ctx)? {
+        read_feeds(conn).with_context(ctx)?
+    } else {
+        (Vec::new(), BTreeMap::new())
+    };
     Ok(DbStatus {
         path: path.to_path_buf(),
         size_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         total_records: total_records.max(0) as u64,
         ecosystems,
+        feeds,
+        feed_rows,
     })
+}
+
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .exists([name])
+}
+
+fn read_feeds(conn: &Connection) -> rusqlite::Result<(Vec<FeedStatus>, BTreeMap<String, u64>)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, kind, records, source, etag, last_modified, version, imported_at, checked_at \
+         FROM feeds ORDER BY kind, name",
+    )?;
+    let feeds = stmt
+        .query_map([], |r| {
+            Ok(FeedStatus {
+                name: r.get(0)?,
+                kind: r.get(1)?,
+                records: r.get::<_, i64>(2)?.max(0) as u64,
+                source: r.get(3)?,
+                etag: r.get(4)?,
+                last_modified: r.get(5)?,
+                version: r.get(6)?,
+                imported_at: r.get(7)?,
+                checked_at: r.get(8)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = BTreeMap::new();
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM info WHERE key LIKE 'rows:%'")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (k, v) = row?;
+        if let (Some(table), Ok(n)) = (k.strip_prefix("rows:"), v.parse::<u64>()) {
+            rows.insert(table.to_string(), n);
+        }
+    }
+    Ok((feeds, rows))
 }
 
 /// Read the status of the database at `path`, or `None` when there is none.
@@ -294,6 +423,119 @@ impl super::AdvisoryStore for SqliteStore {
             found = stmt.query_row([id], |r| r.get(0)).optional()?;
         }
         found.map(|json| self.parse(id, &json)).transpose()
+    }
+
+    fn enrichment(&self, cve: &str) -> anyhow::Result<Option<CveEnrichment>> {
+        if !self.has_feeds {
+            return Ok(None);
+        }
+        let Some(cve) = crate::db::feeds::cve_id(cve) else {
+            return Ok(None);
+        };
+        self.lookup_enrichment(&cve).with_context(|| {
+            format!(
+                "looking up {cve} in the enrichment tables of {}",
+                self.path.display()
+            )
+        })
+    }
+}
+
+impl SqliteStore {
+    fn lookup_enrichment(&self, cve: &str) -> rusqlite::Result<Option<CveEnrichment>> {
+        let sev = |s: Option<String>| s.and_then(|s| s.parse::<Severity>().ok());
+        let cvss = |v: Option<String>, s: Option<f64>, sv: Option<String>| match (v, s) {
+            (Some(vector), Some(score)) => Some(Cvss {
+                vector,
+                score,
+                severity: sev(sv),
+            }),
+            _ => None,
+        };
+        let nvd = self
+            .conn
+            .prepare_cached(
+                "SELECT published, last_modified, v2_vector, v2_score, v2_severity, v3_vector, \
+                 v3_score, v3_severity, v40_vector, v40_score, v40_severity, cwes \
+                 FROM nvd WHERE cve = ?1",
+            )?
+            .query_row([cve], |r| {
+                Ok(NvdRating {
+                    published: r.get(0)?,
+                    last_modified: r.get(1)?,
+                    v2: cvss(r.get(2)?, r.get(3)?, r.get(4)?),
+                    v3: cvss(r.get(5)?, r.get(6)?, r.get(7)?),
+                    v40: cvss(r.get(8)?, r.get(9)?, r.get(10)?),
+                    cwes: r
+                        .get::<_, Option<String>>(11)?
+                        .map(|c| {
+                            c.split(',')
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
+            .optional()?;
+        let vendor = self
+            .conn
+            .prepare_cached(
+                "SELECT source, package, release, rating, severity FROM vendor_severity \
+                 WHERE cve = ?1 ORDER BY source, package, release",
+            )?
+            .query_map([cve], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?
+            .filter_map(|row| match row {
+                Ok((source, package, release, rating, s)) => {
+                    s.parse::<Severity>().ok().map(|severity| {
+                        Ok(VendorRating {
+                            source,
+                            package,
+                            release,
+                            rating,
+                            severity,
+                        })
+                    })
+                }
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let kev = self
+            .conn
+            .prepare_cached("SELECT date_added, due_date, ransomware FROM kev WHERE cve = ?1")?
+            .query_row([cve], |r| {
+                Ok(KnownExploited {
+                    date_added: r.get(0)?,
+                    due_date: r.get(1)?,
+                    ransomware: r.get(2)?,
+                })
+            })
+            .optional()?;
+        let epss = self
+            .conn
+            .prepare_cached("SELECT score, percentile FROM epss WHERE cve = ?1")?
+            .query_row([cve], |r| {
+                Ok(Epss {
+                    score: r.get(0)?,
+                    percentile: r.get(1)?,
+                })
+            })
+            .optional()?;
+        let e = CveEnrichment {
+            nvd,
+            vendor,
+            kev,
+            epss,
+        };
+        Ok((!e.is_empty()).then_some(e))
     }
 }
 
@@ -510,13 +752,16 @@ impl Builder {
         conn.set_prepared_statement_cache_capacity(32);
         if !from_existing {
             conn.execute_batch(CREATE_TABLES).with_context(ctx)?;
-            conn.execute(
-                "INSERT INTO info (key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION],
-            )
-            .with_context(ctx)?;
         }
         conn.execute_batch("BEGIN").with_context(ctx)?;
+        // Upgrades a version-2 copy in place (inside the transaction: all or nothing).
+        conn.execute_batch(CREATE_FEED_TABLES).with_context(ctx)?;
+        conn.execute(
+            "INSERT INTO info (key, value) VALUES ('schema_version', ?1) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [SCHEMA_VERSION],
+        )
+        .with_context(ctx)?;
         builder.conn = Some(conn);
         Ok(builder)
     }
@@ -570,6 +815,153 @@ impl Builder {
         .with_context(ctx)?;
         self.touched.entry(base).or_default();
         Ok(removed as u64)
+    }
+
+    /// Start importing a feed file. A whole feed (Debian, KEV, EPSS) replaces what the database
+    /// had of that feed.
+    pub fn begin_feed(&mut self, kind: FeedKind) -> anyhow::Result<()> {
+        if !kind.is_whole() {
+            return Ok(());
+        }
+        let conn = self.conn()?;
+        let ctx = || format!("removing the old {} rows", kind.describe());
+        let sql = match kind {
+            FeedKind::Debian => "DELETE FROM vendor_severity WHERE source = 'debian'",
+            FeedKind::Kev => "DELETE FROM kev",
+            FeedKind::Epss => "DELETE FROM epss",
+            FeedKind::Nvd => return Ok(()),
+        };
+        conn.execute(sql, []).with_context(ctx)?;
+        conn.execute("DELETE FROM feeds WHERE kind = ?1", [kind.as_str()])
+            .with_context(ctx)?;
+        Ok(())
+    }
+
+    /// Store (or update) one NVD CVE. Of two versions of a CVE (a per-year file and the
+    /// `modified` file, in either order), the one with the later `lastModified` is kept; a
+    /// `Rejected` CVE removes the row.
+    pub fn add_nvd(&mut self, c: &NvdCve) -> anyhow::Result<()> {
+        let conn = self.conn()?;
+        let ctx = || format!("storing NVD data for {}", c.id);
+        if c.rejected {
+            conn.prepare_cached(
+                "DELETE FROM nvd WHERE cve = ?1 AND (last_modified IS NULL OR ?2 IS NULL \
+                 OR last_modified <= ?2)",
+            )?
+            .execute(params![c.id, c.last_modified])
+            .with_context(ctx)?;
+            return Ok(());
+        }
+        let v = |x: &Option<Cvss>| {
+            x.as_ref().map(|c| {
+                (
+                    c.vector.clone(),
+                    c.score,
+                    c.severity.map(|s| s.as_str().to_string()),
+                )
+            })
+        };
+        let (v2, v3, v40) = (v(&c.v2), v(&c.v3), v(&c.v40));
+        let cwes = (!c.cwes.is_empty()).then(|| c.cwes.join(","));
+        conn.prepare_cached(
+            "INSERT INTO nvd (cve, published, last_modified, v2_vector, v2_score, v2_severity, \
+             v3_vector, v3_score, v3_severity, v40_vector, v40_score, v40_severity, cwes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT(cve) DO UPDATE SET published = excluded.published, \
+             last_modified = excluded.last_modified, v2_vector = excluded.v2_vector, \
+             v2_score = excluded.v2_score, v2_severity = excluded.v2_severity, \
+             v3_vector = excluded.v3_vector, v3_score = excluded.v3_score, \
+             v3_severity = excluded.v3_severity, v40_vector = excluded.v40_vector, \
+             v40_score = excluded.v40_score, v40_severity = excluded.v40_severity, \
+             cwes = excluded.cwes \
+             WHERE nvd.last_modified IS NULL OR excluded.last_modified IS NULL \
+             OR excluded.last_modified >= nvd.last_modified",
+        )?
+        .execute(params![
+            c.id,
+            c.published,
+            c.last_modified,
+            v2.as_ref().map(|x| &x.0),
+            v2.as_ref().map(|x| x.1),
+            v2.as_ref().and_then(|x| x.2.as_ref()),
+            v3.as_ref().map(|x| &x.0),
+            v3.as_ref().map(|x| x.1),
+            v3.as_ref().and_then(|x| x.2.as_ref()),
+            v40.as_ref().map(|x| &x.0),
+            v40.as_ref().map(|x| x.1),
+            v40.as_ref().and_then(|x| x.2.as_ref()),
+            cwes,
+        ])
+        .with_context(ctx)?;
+        Ok(())
+    }
+
+    pub fn add_debian(&mut self, r: &DebianRating) -> anyhow::Result<()> {
+        self.conn()?
+            .prepare_cached(
+                "INSERT OR REPLACE INTO vendor_severity (cve, source, package, release, rating, severity) \
+                 VALUES (?1, 'debian', ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![r.cve, r.package, r.release, r.urgency, r.severity.as_str()])
+            .with_context(|| format!("storing Debian's rating of {} in {}", r.cve, r.package))?;
+        Ok(())
+    }
+
+    pub fn add_kev(&mut self, e: &KevEntry) -> anyhow::Result<()> {
+        self.conn()?
+            .prepare_cached(
+                "INSERT OR REPLACE INTO kev (cve, date_added, due_date, ransomware, name) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                e.cve,
+                e.date_added,
+                e.due_date,
+                e.ransomware,
+                e.name
+            ])
+            .with_context(|| format!("storing the KEV entry of {}", e.cve))?;
+        Ok(())
+    }
+
+    pub fn add_epss(&mut self, r: &EpssRow) -> anyhow::Result<()> {
+        self.conn()?
+            .prepare_cached(
+                "INSERT OR REPLACE INTO epss (cve, score, percentile) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![r.cve, r.score, r.percentile])
+            .with_context(|| format!("storing the EPSS score of {}", r.cve))?;
+        Ok(())
+    }
+
+    /// Record a finished feed file in the `feeds` table.
+    pub fn end_feed(
+        &mut self,
+        kind: FeedKind,
+        name: &str,
+        records: u64,
+        origin: usize,
+        version: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let o = self.origins.get(origin).cloned().unwrap_or_default();
+        let now = now_rfc3339();
+        self.conn()?
+            .execute(
+                "INSERT OR REPLACE INTO feeds (name, kind, records, source, etag, last_modified, \
+                 version, imported_at, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                params![
+                    name,
+                    kind.as_str(),
+                    records as i64,
+                    o.label,
+                    o.etag,
+                    o.last_modified,
+                    version,
+                    now
+                ],
+            )
+            .with_context(|| format!("recording the import of {name}"))?;
+        Ok(())
     }
 
     /// Store one validated record from `origin`.
@@ -698,6 +1090,16 @@ impl Builder {
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [],
             )?;
+            for table in FEED_TABLES {
+                conn.execute(
+                    &format!(
+                        "INSERT INTO info (key, value) VALUES ('rows:{table}', \
+                         (SELECT CAST(COUNT(*) AS TEXT) FROM {table})) \
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                    ),
+                    [],
+                )?;
+            }
             conn.execute_batch("COMMIT").with_context(ctx)?;
         }
         let conn = self
@@ -753,6 +1155,29 @@ pub fn mark_checked(path: &Path, bases: &[&str]) -> anyhow::Result<()> {
         tx.execute(
             "UPDATE ecosystems SET checked_at = ?1 WHERE ecosystem = ?2",
             params![now, base],
+        )
+        .with_context(ctx)?;
+    }
+    tx.commit().with_context(ctx)?;
+    Ok(())
+}
+
+/// Record that an update found these feed files unchanged (HTTP 304).
+pub fn mark_feeds_checked(path: &Path, names: &[&str]) -> anyhow::Result<()> {
+    if names.is_empty() || !path.exists() {
+        return Ok(());
+    }
+    let ctx = || format!("updating the advisory database {}", path.display());
+    let mut conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).with_context(ctx)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .with_context(ctx)?;
+    let tx = conn.transaction().with_context(ctx)?;
+    let now = now_rfc3339();
+    for name in names {
+        tx.execute(
+            "UPDATE feeds SET checked_at = ?1 WHERE name = ?2",
+            params![now, name],
         )
         .with_context(ctx)?;
     }

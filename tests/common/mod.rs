@@ -41,6 +41,7 @@ impl Sandbox {
             .env("DOCKER_CONFIG", self.path().join("docker"))
             .env("NO_COLOR", "1")
             .env_remove("LAYERSCAN_DB_MIRROR")
+            .env_remove("LAYERSCAN_FEED_MIRROR")
             .env_remove("LAYERSCAN_USERNAME")
             .env_remove("LAYERSCAN_PASSWORD")
             .env_remove("LAYERSCAN_REGISTRY_TOKEN")
