@@ -197,12 +197,22 @@ mod igzip {
             // between calls it copies into its own buffers (`tmp_in_buffer`, `read_in`), so the
             // consumed count is final.
             let rc = unsafe { ffi::isal_inflate(st) };
-            let consumed = in_len - st.avail_in as usize;
-            let produced = out_len - st.avail_out as usize;
+            // On some corrupt streams ISA-L hands back bits it had buffered, leaving `avail_in`
+            // above what we passed in: never underflow on that, treat it as corrupt input.
+            let left_in = st.avail_in as usize;
+            let left_out = st.avail_out as usize;
             st.next_in = std::ptr::null_mut();
             st.avail_in = 0;
             st.next_out = std::ptr::null_mut();
             st.avail_out = 0;
+            if left_in > in_len || left_out > out_len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt gzip stream (the inflater rewound past its input)",
+                ));
+            }
+            let consumed = in_len - left_in;
+            let produced = out_len - left_out;
             self.inner.consume(consumed);
             Ok((consumed, produced, rc))
         }
