@@ -10,6 +10,7 @@
 use super::feeds::{self, FeedKind};
 use super::sqlite::{AddOutcome, Builder, DbStatus, Origin, Prepared};
 use crate::advisory::{Advisory, AdvisoryError};
+use crate::unpack::read_up_to;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -560,20 +561,6 @@ fn record_id_guess(bytes: &[u8]) -> Option<String> {
         .as_str()
         .map(str::to_string)
         .filter(|s| !s.trim().is_empty())
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let Some(rest) = buf.get_mut(n..) else { break };
-        match r.read(rest) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

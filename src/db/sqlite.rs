@@ -1141,30 +1141,25 @@ impl Drop for Builder {
 /// Record that an update found these ecosystems' exports unchanged (a small in-place transaction;
 /// SQLite's journal makes it atomic).
 pub fn mark_checked(path: &Path, bases: &[&str]) -> anyhow::Result<()> {
-    if bases.is_empty() || !path.exists() {
-        return Ok(());
-    }
-    let ctx = || format!("updating the advisory database {}", path.display());
-    let mut conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).with_context(ctx)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .with_context(ctx)?;
-    let tx = conn.transaction().with_context(ctx)?;
-    let now = now_rfc3339();
-    for base in bases {
-        tx.execute(
-            "UPDATE ecosystems SET checked_at = ?1 WHERE ecosystem = ?2",
-            params![now, base],
-        )
-        .with_context(ctx)?;
-    }
-    tx.commit().with_context(ctx)?;
-    Ok(())
+    touch_checked(
+        path,
+        "UPDATE ecosystems SET checked_at = ?1 WHERE ecosystem = ?2",
+        bases,
+    )
 }
 
 /// Record that an update found these feed files unchanged (HTTP 304).
 pub fn mark_feeds_checked(path: &Path, names: &[&str]) -> anyhow::Result<()> {
-    if names.is_empty() || !path.exists() {
+    touch_checked(
+        path,
+        "UPDATE feeds SET checked_at = ?1 WHERE name = ?2",
+        names,
+    )
+}
+
+/// Set `checked_at` to now for each key, with `sql` taking (now, key), in one transaction.
+fn touch_checked(path: &Path, sql: &str, keys: &[&str]) -> anyhow::Result<()> {
+    if keys.is_empty() || !path.exists() {
         return Ok(());
     }
     let ctx = || format!("updating the advisory database {}", path.display());
@@ -1174,12 +1169,8 @@ pub fn mark_feeds_checked(path: &Path, names: &[&str]) -> anyhow::Result<()> {
         .with_context(ctx)?;
     let tx = conn.transaction().with_context(ctx)?;
     let now = now_rfc3339();
-    for name in names {
-        tx.execute(
-            "UPDATE feeds SET checked_at = ?1 WHERE name = ?2",
-            params![now, name],
-        )
-        .with_context(ctx)?;
+    for key in keys {
+        tx.execute(sql, params![now, key]).with_context(ctx)?;
     }
     tx.commit().with_context(ctx)?;
     Ok(())

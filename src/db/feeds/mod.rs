@@ -12,6 +12,7 @@ pub mod kev;
 pub mod nvd;
 
 use crate::model::Severity;
+use crate::unpack::read_up_to;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -164,20 +165,6 @@ pub fn prefix_of(path: &Path) -> std::io::Result<Vec<u8>> {
     let n = read_up_to(&mut r, &mut buf)?;
     buf.truncate(n);
     Ok(buf)
-}
-
-pub(crate) fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let Some(rest) = buf.get_mut(n..) else { break };
-        match r.read(rest) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A CVE id as feeds write it, upper-cased, or `None` when it is not one (`CVE-YYYY-NNNN…`).
